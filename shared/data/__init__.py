@@ -1,0 +1,170 @@
+"""The one data-access layer: a psycopg 3 pool, named SQL queries, and role switching.
+
+Every transaction runs as exactly one Postgres role, the way PostgREST does it:
+`authenticated` with the user's JWT claims, `anon`, or `service_role` (BYPASSRLS, jobs and trusted
+server paths only). The switch (`set_config('role', …)` + `request.jwt.claims`) is pipelined with
+BEGIN and the first query, so acting as a user costs no extra round trip.
+
+All SQL lives in `supabase/migrations/` and in the named queries of `shared/data/queries/*.sql`.
+psycopg is imported on first use so serverless entry points stay light at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from shared.data.queries import QUERIES, Query
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+Row = dict[str, Any]
+
+_SETUP = "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
+
+
+class Tx:
+    """One transaction acting as one role. Methods take a query name and its parameters."""
+
+    def __init__(self, conn: psycopg.Connection[Row], role: str, claims: Mapping[str, Any]) -> None:
+        self.conn = conn
+        self.role = role
+        self.claims = claims
+        self._pending: tuple[str, str] | None = (role, json.dumps(claims, separators=(",", ":")))
+
+    def _run(self, sql: str, params: Mapping[str, Any] | tuple | None) -> psycopg.Cursor[Row]:
+        cur = self.conn.cursor()
+        if self._pending is not None:
+            setup, self._pending = self._pending, None
+            with self.conn.pipeline():
+                self.conn.execute(_SETUP, setup)
+                cur.execute(sql, params)  # type: ignore[arg-type]
+        else:
+            cur.execute(sql, params)  # type: ignore[arg-type]
+        return cur
+
+    def _query(self, name: str, params: Mapping[str, Any]) -> psycopg.Cursor[Row]:
+        q: Query = QUERIES[name]
+        return self._run(q.sql, q.bind(params))
+
+    def all(self, name: str, **params: Any) -> list[Row]:
+        return self._query(name, params).fetchall()
+
+    def one(self, name: str, **params: Any) -> Row | None:
+        return self._query(name, params).fetchone()
+
+    def scalar(self, name: str, **params: Any) -> Any:
+        row = self._query(name, params).fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    def execute(self, name: str, **params: Any) -> int:
+        """Runs a statement; returns the affected row count."""
+        return self._query(name, params).rowcount
+
+    def sql(self, sql: str, params: Mapping[str, Any] | tuple | None = None) -> psycopg.Cursor[Row]:
+        """Ad-hoc SQL for the migration runner, tests and benchmarks only; app code uses named queries."""
+        return self._run(sql, params)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        if self._pending is not None:
+            self._run("select 1", None)
+        with self.conn.transaction():
+            yield
+
+
+class Database:
+    def __init__(self, url: str, *, max_size: int = 10, min_size: int = 1, prepare: bool = True) -> None:
+        self.url = url
+        self.max_size = max_size
+        self.min_size = min_size
+        self.prepare = prepare
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pool(self) -> ConnectionPool:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    from psycopg.rows import dict_row
+                    from psycopg_pool import ConnectionPool
+
+                    self._pool = ConnectionPool(
+                        self.url,
+                        min_size=self.min_size,
+                        max_size=self.max_size,
+                        kwargs={
+                            "autocommit": False,
+                            "row_factory": dict_row,
+                            # Supabase's transaction pooler cannot keep prepared statements.
+                            "prepare_threshold": 5 if self.prepare else None,
+                        },
+                        open=True,
+                        name="openagents",
+                    )
+        return self._pool
+
+    @contextmanager
+    def _tx(self, role: str, claims: Mapping[str, Any]) -> Iterator[Tx]:
+        with self.pool.connection() as conn:
+            yield Tx(conn, role, claims)
+
+    def user(self, claims: Mapping[str, Any]) -> Any:
+        """A transaction as `authenticated` with these JWT claims (RLS applies)."""
+        return self._tx("authenticated", claims)
+
+    def anon(self) -> Any:
+        return self._tx("anon", {"role": "anon"})
+
+    def service(self) -> Any:
+        """A transaction as `service_role` (bypasses RLS): jobs and trusted server paths only."""
+        return self._tx("service_role", {"role": "service_role"})
+
+    @contextmanager
+    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Row]]:
+        """A raw pooled connection as the configured login role (migrations, LISTEN, job queue)."""
+        with self.pool.connection() as conn:
+            if autocommit:
+                conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if autocommit:
+                    conn.autocommit = False
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+_db: Database | None = None
+_db_lock = threading.Lock()
+
+
+def get_db() -> Database:
+    global _db
+    if _db is None:
+        with _db_lock:
+            if _db is None:
+                from shared.config import get_settings
+
+                s = get_settings()
+                if not s.DATABASE_URL:
+                    raise RuntimeError("DATABASE_URL is not set (run `openagents dev` for a local stack)")
+                _db = Database(s.DATABASE_URL, max_size=s.DATABASE_POOL_MAX, prepare=":6543" not in s.DATABASE_URL)
+    return _db
+
+
+def set_db(db: Database | None) -> None:
+    """Points the process at another database (the test harness and the local stack use it)."""
+    global _db
+    if _db is not None and _db is not db:
+        _db.close()
+    _db = db
