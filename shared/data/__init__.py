@@ -168,3 +168,9 @@ def set_db(db: Database | None) -> None:
     if _db is not None and _db is not db:
         _db.close()
     _db = db
+
+
+def acting_as(user: Any) -> Any:
+    """A transaction as this signed-in user (a `shared.auth.User`), or as anon when there is none."""
+    db = get_db()
+    return db.user(user.claims) if user is not None else db.anon()

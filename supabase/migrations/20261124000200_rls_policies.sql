@@ -77,6 +77,12 @@ create policy collection_agents_select on public.collection_agents for select to
 
 -- versions, skills, signatures: the creator (and admins) read; written by the publish pipeline
 grant select on public.agent_versions, public.agent_skills, public.skill_signatures to authenticated;
+-- A published version's public facts (number, changelog, OpenClaw version) show on the listing; the
+-- bundle and scan findings stay with the creator.
+grant select (id, agent_id, version, openclaw_version, changelog, status, created_at, published_at)
+  on public.agent_versions to anon;
+create policy agent_versions_select_published on public.agent_versions for select to anon, authenticated
+  using (status = 'published' and exists (select 1 from public.agents a where a.id = agent_id and a.status = 'published'));
 create policy agent_versions_select_own on public.agent_versions for select to authenticated
   using (creator_id = (select auth.uid()) or (select private.is_admin()));
 create policy agent_skills_select_own on public.agent_skills for select to authenticated

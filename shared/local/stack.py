@@ -1,0 +1,137 @@
+"""`openagents dev`: the whole platform on this machine, on embedded defaults (ARCHITECTURE §2).
+
+Starts (or reuses) a private Postgres cluster in `.data/postgres`, applies migrations and the seed,
+and serves every function on 127.0.0.1:$PORT as vercel.json routes them. Ctrl-C stops all it started;
+the data stays for next time. `DATABASE_URL` makes it use another Postgres instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from shared.config import DATA_DIR, LOCAL_ENV_FILE, PROJECT_ROOT, ensure_local_secrets, read_env_file
+from shared.local.postgres import LocalPostgres
+
+DEFAULT_PG_PORT = 54329
+
+
+def _reachable_by_postgres(path: Path) -> bool:
+    if os.geteuid() != 0:
+        return True
+    probe = path if path.exists() else path.parent
+    r = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(probe)], capture_output=True)
+    return r.returncode == 0
+
+
+def pg_data_dir() -> Path:
+    """`.data/postgres`, unless the server's system user cannot reach into the project (e.g. under
+    /root): then a folder under /var/lib named after the project, linked from `.data/postgres`."""
+    wanted = DATA_DIR / "postgres"
+    if wanted.is_symlink():
+        return wanted.resolve()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if _reachable_by_postgres(DATA_DIR):
+        return wanted
+    digest = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:12]
+    alt = Path("/var/lib/openagents") / f"postgres-{digest}"
+    alt.mkdir(parents=True, exist_ok=True)
+    Path("/var/lib/openagents").chmod(0o755)
+    if not wanted.exists():
+        wanted.symlink_to(alt)
+    return alt
+
+
+def local_env() -> dict[str, str]:
+    values = ensure_local_secrets()
+    if "OPENAGENTS_PG_PASSWORD" not in values:
+        values["OPENAGENTS_PG_PASSWORD"] = secrets.token_urlsafe(24)
+        LOCAL_ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in sorted(values.items())))
+    return read_env_file(LOCAL_ENV_FILE)
+
+
+def local_postgres() -> LocalPostgres:
+    env = local_env()
+    port = int(os.environ.get("OPENAGENTS_PG_PORT", DEFAULT_PG_PORT))
+    return LocalPostgres(pg_data_dir(), port=port, password=env["OPENAGENTS_PG_PASSWORD"])
+
+
+def _banner(port: int, started: list[str]) -> str:
+    base = f"http://127.0.0.1:{port}"
+    lines = [
+        "",
+        "OpenAgents is running locally:",
+        *[f"  {s}" for s in started],
+        f"  API + functions   {base}  (health: {base}/api/health, docs: {base}/api/openapi.json)",
+        "",
+        "Sign in (dev mode mints a Supabase-shaped token):",
+        f"  curl -s -X POST {base}/api/dev/sign-in -H 'Content-Type: application/json' \\",
+        "       -d '{\"email\": \"demo@openagents.dev\"}'",
+        "  then send `Authorization: Bearer <access_token>`.",
+        f"  Browse agents: curl -s '{base}/api/agents?q=email'",
+        "",
+        "Ctrl-C stops everything started here; data stays in .data/.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_dev(port: int | None = None) -> int:
+    os.environ.setdefault("OPENAGENTS_ENV", "dev")
+    for k, v in local_env().items():
+        os.environ.setdefault(k, v)
+    port = port or int(os.environ.get("PORT", 8080))
+    os.environ["PORT"] = str(port)
+    stops: list[Callable[[], None]] = []
+    started: list[str] = []
+    try:
+        from shared.data import migrate as m
+
+        if not os.environ.get("DATABASE_URL"):
+            pg = local_postgres()
+            pg.start()
+            stops.append(pg.stop)
+            m.create_database(pg.url(), "openagents")
+            os.environ["DATABASE_URL"] = pg.url("openagents")
+            started.append(f"Postgres          127.0.0.1:{pg.port} (data in {pg.data_dir})")
+        else:
+            started.append("Postgres          $DATABASE_URL")
+        url = os.environ["DATABASE_URL"]
+        m.migrate(url)
+        m.seed(url)
+
+        from shared.config import reset_settings
+
+        reset_settings()
+        from werkzeug.serving import make_server
+
+        from shared.local.server import VercelDispatcher
+
+        server = make_server("127.0.0.1", port, VercelDispatcher(), threaded=True)
+        stops.insert(0, server.shutdown)
+        print(_banner(port, started), flush=True)
+
+        def _sigterm(*_: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _sigterm)
+        thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping…", file=sys.stderr, flush=True)
+    finally:
+        for stop in stops:
+            try:
+                stop()
+            except Exception as exc:  # keep stopping the rest
+                print(f"while stopping: {exc}", file=sys.stderr)
+    return 0
