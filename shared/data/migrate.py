@@ -71,6 +71,9 @@ def migrate(url: str, *, log=print) -> list[str]:
                     )
                 applied_now.append(m.path.name)
                 log(f"migrated: {m.path.name}")
+            if _apply_job_queue_schema(conn):
+                applied_now.append("job queue schema")
+                log("migrated: job queue schema (procrastinate) in schema `procrastinate`")
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
@@ -86,3 +89,28 @@ def create_database(url: str, name: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
             conn.execute(f'create database "{name}"')
+
+
+def _apply_job_queue_schema(conn: psycopg.Connection) -> bool:
+    """Installs procrastinate's own schema into the private `procrastinate` schema (not exposed by
+    PostgREST). Its functions get a pinned search_path so that deferring a job from any transaction
+    (e.g. together with the row that needs it) resolves procrastinate's tables."""
+    if conn.execute("select to_regclass('procrastinate.procrastinate_jobs') is not null").fetchone()[0]:
+        return False
+    from procrastinate.schema import SchemaManager
+
+    with conn.transaction():
+        conn.execute("create schema if not exists procrastinate")
+        conn.execute("set local search_path = procrastinate, public")
+        conn.execute(SchemaManager.get_schema())
+        for (oid,) in conn.execute(
+            "select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+            " where n.nspname = 'procrastinate'"
+        ).fetchall():
+            conn.execute(f"alter function {oid} set search_path = procrastinate, public")
+        conn.execute("revoke all on schema procrastinate from public")
+        conn.execute("grant usage on schema procrastinate to service_role")
+        conn.execute("grant all on all tables in schema procrastinate to service_role")
+        conn.execute("grant all on all sequences in schema procrastinate to service_role")
+        conn.execute("grant execute on all functions in schema procrastinate to service_role")
+    return True

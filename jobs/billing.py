@@ -1,0 +1,5 @@
+"""Billing jobs."""
+
+from __future__ import annotations
+
+from jobs.app import app  # noqa: F401
