@@ -1,0 +1,9 @@
+"""Billing routes."""
+
+from __future__ import annotations
+
+from shared.web import Router, create_app
+
+router = Router("billing")
+
+app = create_app(__name__, [router])

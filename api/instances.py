@@ -1,0 +1,9 @@
+"""Instances routes."""
+
+from __future__ import annotations
+
+from shared.web import Router, create_app
+
+router = Router("instances")
+
+app = create_app(__name__, [router])
