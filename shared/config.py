@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     AGENT_IMAGE: str = "registry.fly.io/openagents-agent:latest"
     OPENAGENTS_AGENT_RUNTIME: Literal["offline", "openclaw"] = "offline"
     SSE_GATEWAY_URL: str | None = None
+    STREAM_TOKEN_PRIVATE_KEY: SecretStr | None = None  # API side: signs per-turn stream tokens
+    STREAM_TOKEN_PUBLIC_KEY: str | None = None  # SSE gateway side: verifies them
     SKILL_SIGNING_KEY: SecretStr | None = None
     SKILL_SIGNING_PUBLIC_KEYS: str | None = None
     STRIPE_SECRET_KEY: SecretStr | None = None
@@ -126,6 +128,11 @@ def ensure_local_secrets(path: Path = LOCAL_ENV_FILE) -> dict[str, str]:
         if name not in values:
             values[name] = secrets.token_urlsafe(32)
             changed = True
+    if "STREAM_TOKEN_PRIVATE_KEY" not in values:
+        from shared.streaming.tokens import new_keypair
+
+        values["STREAM_TOKEN_PRIVATE_KEY"], values["STREAM_TOKEN_PUBLIC_KEY"] = new_keypair()
+        changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{k}={v}\n" for k, v in sorted(values.items())))

@@ -1,0 +1,53 @@
+"""The SSE gateway: a persistent ASGI process on Fly that routes a chat stream to its agent machine.
+
+It verifies the stream token the API signed for one instance and answers with
+`fly-replay: app=<app>;instance=<machine id>`; Fly's proxy then replays the same request (body
+included, ≤ 1 MB) to that machine's bridge. The gateway never touches the stream itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shared.streaming.tokens import StreamTokenError, verify
+
+_SAFE = re.compile(r"^[a-z0-9-]{1,63}$")
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
+                        status_code=status, media_type="application/problem+json")
+
+
+def create_app(public_key: str | None = None) -> Starlette:
+    key = public_key or os.environ.get("STREAM_TOKEN_PUBLIC_KEY", "")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def route(request: Request) -> Response:
+        token = request.headers.get("x-stream-token", "")
+        if not token or not key:
+            return _problem(401, "Unauthorized", "A stream token is required.")
+        try:
+            target = verify(token, key)
+        except StreamTokenError:
+            return _problem(401, "Unauthorized", "The stream token is not valid.")
+        if not (_SAFE.match(target.app) and re.fullmatch(r"[0-9a-z]{1,40}", target.machine_id)):
+            return _problem(400, "Bad Request", "The stream target is malformed.")
+        return Response(status_code=204, headers={"fly-replay": f"app={target.app};instance={target.machine_id}"})
+
+    return Starlette(routes=[
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/turns", route, methods=["POST"]),
+        Route("/v1/turns/{rest:path}", route, methods=["GET", "POST"]),
+    ])
+
+
+app = create_app()
