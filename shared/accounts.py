@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.auth import TOKEN_TTL_S, User, mint_access_token
 from shared.config import get_settings
 from shared.data import get_db
 from shared.problems import not_found
+
+if TYPE_CHECKING:
+    from shared.auth import User
 
 
 class SignIn(BaseModel):
@@ -41,6 +43,8 @@ class Me(BaseModel):
 
 
 def dev_sign_in(body: SignIn) -> SignedIn:
+    from shared.auth import TOKEN_TTL_S, mint_access_token  # jwt + cryptography: only when minting
+
     settings = get_settings()
     email = body.email.lower()
     with get_db().service() as tx:

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 
-_SETUP = "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
+# `request.jwt.claim.sub` too: auth.uid() reads it first and so skips parsing the claims JSON.
+_SETUP = ("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+          " set_config('request.jwt.claim.sub', %s, true)")
 
 
 class Tx:
@@ -35,7 +37,8 @@ class Tx:
         self.conn = conn
         self.role = role
         self.claims = claims
-        self._pending: tuple[str, str] | None = (role, json.dumps(claims, separators=(",", ":")))
+        self._pending: tuple[str, str, str] | None = (
+            role, json.dumps(claims, separators=(",", ":")), str(claims.get("sub", "")))
 
     def _run(self, sql: str, params: Mapping[str, Any] | tuple | None) -> psycopg.Cursor[Row]:
         cur = self.conn.cursor()

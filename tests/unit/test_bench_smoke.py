@@ -1,0 +1,65 @@
+"""Smoke test of `openagents bench --quick`: each benchmark runs at reduced size and ends with the fixed
+last line (ARCHITECTURE §6). Goals are not asserted here: benchmarks measure, `openagents bench` reports."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import bench
+from bench.registry import Goal, Result
+
+LAST_LINE = re.compile(r"^(?P<name>[a-z0-9-]+): (ratio=[0-9.]+|value=[0-9.]+[a-z%]+) goal=.+$")
+
+
+def _last_line(out: str) -> str:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert lines, "the benchmark printed nothing"
+    return lines[-1]
+
+
+def test_coldstart_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.run("coldstart", full=False) == 0
+    out = capsys.readouterr().out
+    last = _last_line(out)
+    assert re.match(r"^coldstart: (ratio=[0-9.]+|value=[0-9.]+[a-z%]+) goal=.+$", last), last
+    assert last.endswith("goal=<150ms")
+    assert "api.ops" in out  # every entry point is listed
+
+
+def test_rls_quick(database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    assert bench.run("rls", full=False) == 0
+    out = capsys.readouterr().out
+    last = _last_line(out)
+    assert re.match(r"^rls: (ratio=[0-9.]+|value=[0-9.]+[a-z%]+) goal=.+$", last), last
+    assert last.endswith("goal=<=1.5")
+    assert re.search(r"policy cost .* goal <=1\.3 ", out)
+    assert "removed the benchmark rows" in out  # nothing left behind in the shared test database
+
+    from shared.data import Database
+
+    db = Database(database.url, max_size=1)
+    try:
+        with db.service() as tx:
+            left = tx.sql("select count(*) as n from auth.users where email like %(p)s",
+                          {"p": "%@bench.openagents.invalid"}).fetchone()["n"]
+    finally:
+        db.close()
+    assert left == 0
+
+
+def test_unknown_name_lists_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.run("no-such-benchmark") == 2
+    out = capsys.readouterr().out
+    assert "rls" in out and "coldstart" in out
+
+
+def test_result_line_format() -> None:
+    assert Result("rls", Goal("<=", 1.5), ratio=1.123).line() == "rls: ratio=1.12 goal=<=1.5"
+    assert Result("coldstart", Goal("<", 150, "ms"), value=87.04, unit="ms").line() == "coldstart: value=87.0ms goal=<150ms"
+    assert LAST_LINE.match(Result("x", Goal(">=", 90, "%"), value=93.0, unit="%").line())
+    assert not Goal("<", 150, "ms").met(150)
+    with pytest.raises(ValueError):
+        Result("x", Goal("<", 1), ratio=1.0, value=1.0)
