@@ -34,6 +34,7 @@ ID_PREFIXES: dict[str, tuple[str, int]] = {
     "customer": ("cus_", 14),
     "event": ("evt_", 24),
     "invoice": ("in_", 24),
+    "invoice_payment": ("inpay_", 24),
     "item": ("li_", 24),
     "line_item": ("il_", 24),
     "payment_intent": ("pi_", 24),
@@ -50,7 +51,6 @@ ID_PREFIXES: dict[str, tuple[str, int]] = {
     "destination_payment": ("py_", 24),
     "request": ("req_", 14),
     "webhook_secret": ("whsec_", 32),
-    "account_link_token": ("", 24),
 }
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -58,7 +58,11 @@ _ALPHABET = string.ascii_letters + string.digits
 
 def new_id(kind: str) -> str:
     prefix, length = ID_PREFIXES[kind]
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    return prefix + random_token(length)
+
+
+def random_token(length: int, alphabet: str = _ALPHABET) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
 def fixtures_path() -> Path:

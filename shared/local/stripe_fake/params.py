@@ -9,17 +9,26 @@ code fails against the fake as it would against Stripe. Without the SDK installe
 from __future__ import annotations
 
 import importlib
+import sys
 import types
 import typing
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from .errors import StripeError
 
 # Keys of stripe-python's RequestOptions: client-side options, never sent as parameters.
 _REQUEST_OPTIONS = frozenset(
-    {"api_key", "content_type", "headers", "idempotency_key", "max_network_retries", "stripe_account",
-     "stripe_context", "stripe_version"}
+    {
+        "api_key",
+        "content_type",
+        "headers",
+        "idempotency_key",
+        "max_network_retries",
+        "stripe_account",
+        "stripe_context",
+        "stripe_version",
+    }
 )
 
 
@@ -30,7 +39,9 @@ def require(params: dict[str, Any], name: str) -> Any:
     return value
 
 
-def as_int(params: dict[str, Any], name: str, *, required: bool = False, default: int | None = None) -> int | None:
+def as_int(
+    params: dict[str, Any], name: str, *, required: bool = False, default: int | None = None
+) -> int | None:
     value = params.get(name)
     if value is None or value == "":
         if required:
@@ -51,7 +62,7 @@ def as_dict(params: dict[str, Any], name: str) -> dict[str, Any]:
     if value in (None, ""):
         return {}
     if not isinstance(value, dict):
-        raise StripeError.invalid(f"Invalid object", param=name)
+        raise StripeError.invalid("Invalid object", param=name)
     return value
 
 
@@ -99,7 +110,7 @@ def check_known(params: dict[str, Any], params_class: str | None) -> None:
     _walk(params, cls, prefix="", top=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _resolve(params_class: str) -> Any:
     module_name, _, class_name = params_class.rpartition(":")
     module = "stripe.params" + (f".{module_name}" if module_name else "")
@@ -109,12 +120,26 @@ def _resolve(params_class: str) -> Any:
         return None
 
 
-@lru_cache(maxsize=None)
-def _hints(cls: Any) -> dict[str, Any] | None:
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:  # an annotation the runtime cannot evaluate: check this level's keys only
-        return None
+@cache
+def _hints(cls: Any) -> dict[str, Any]:
+    """Each key's evaluated annotation, one key at a time: the SDK's annotations include names
+    imported only for type checkers, which would sink `typing.get_type_hints` for the whole class."""
+    module_globals = vars(sys.modules[cls.__module__])
+    hints: dict[str, Any] = {}
+    for key, annotation in cls.__annotations__.items():
+        holder = _annotation_holder(key, annotation)
+        try:
+            hints[key] = typing.get_type_hints(holder, globalns=module_globals)[key]
+        except Exception:  # noqa: S112 (not evaluable at runtime: that key's sub-fields go unchecked)
+            continue
+    return hints
+
+
+def _annotation_holder(key: str, annotation: Any) -> Any:
+    def holder() -> None: ...
+
+    holder.__annotations__ = {key: annotation}
+    return holder
 
 
 def _is_typed_dict(tp: Any) -> bool:
@@ -133,7 +158,7 @@ def _walk(value: Any, tp: Any, prefix: str, top: bool = False) -> None:
             name = f"{prefix}[{key}]" if prefix else key
             if key not in allowed:
                 raise StripeError.unknown_param(name)
-            if hints is not None and key in hints:
+            if key in hints:
                 _walk(sub, hints[key], name)
         return
     origin = typing.get_origin(tp)
