@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     OPENAI_BASE_URL: str | None = None
 
     # Not fixed names; sensible knobs with defaults.
+    # Billing: Stripe Price ids per plan/top-up (JSON, keys basic|pro|power|topup_600|topup_2000|
+    # topup_6000|topup_18000), the Billing Meter's event name, a price-table override (JSON, see
+    # shared/billing/pricing.py), and when the reaper closes a turn whose stream died.
+    STRIPE_PRICES: str | None = None
+    STRIPE_METER_EVENT_NAME: str = "openagents_credits"
+    STRIPE_CONNECT_COUNTRY: str = "US"
+    BILLING_PRICE_TABLE: str | None = None
+    BILLING_REAP_AFTER_MINUTES: int = Field(default=15, ge=1)
     MAX_BODY_BYTES: int = Field(default=1 << 20, description="request body limit for JSON routes")
     PUBLIC_URL: str | None = None
     LOG_LEVEL: str = "INFO"

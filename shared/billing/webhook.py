@@ -1,0 +1,91 @@
+"""Stripe webhook intake: verify, record once, defer; the work happens in a durable job.
+
+    signature (SDK, over the raw bytes, 300 s tolerance) → 400 problem when wrong, stale or absent
+    insert the event id into stripe_events (`on conflict do nothing`) → a redelivery is a 200 no-op
+    defer `stripe_event` in the same transaction → the job exists iff the event row does
+
+Acking fast and working in a job (ack-then-work) keeps Stripe's delivery short and makes a crash
+mid-handling harmless: the job retries, and its effects are idempotent (see `events`). Jobs of one
+customer share a procrastinate lock, so they run one at a time in arrival order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared import jobs, logs
+from shared.billing.stripe_client import webhook_secret
+from shared.data import get_db
+from shared.problems import Problem, bad_request, unavailable
+
+log = logging.getLogger("openagents.billing")
+
+MAX_WEBHOOK_BYTES = 512 * 1024  # Stripe events are a few KB; large invoices stay far below this
+TOLERANCE_S = 300  # Stripe's default (CONTRACTS §C.1)
+TASK = "stripe_event"
+QUEUE = "billing"
+
+
+class Received(BaseModel):
+    received: bool = True
+    duplicate: bool
+
+
+def _bad_signature(detail: str) -> Problem:
+    return bad_request(detail, code="invalid-signature")
+
+
+def verify(raw: bytes, signature: str | None) -> dict[str, Any]:
+    """The event, if and only if `signature` is Stripe's for these exact bytes and recent enough."""
+    import stripe
+
+    secret = webhook_secret()
+    if secret is None:
+        raise unavailable("Billing is not configured (STRIPE_WEBHOOK_SECRET is not set).",
+                          code="billing-not-configured")
+    if not signature:
+        raise _bad_signature("The Stripe-Signature header is missing.")
+    try:
+        event = stripe.Webhook.construct_event(raw, signature, secret, tolerance=TOLERANCE_S)
+    except stripe.SignatureVerificationError:
+        raise _bad_signature("The Stripe-Signature does not match, or its timestamp is too old.") from None
+    except (ValueError, TypeError, AttributeError, KeyError):
+        # Signed but not an event: construct_event parses only after the signature checks out, and
+        # a body that is JSON but not an object trips the SDK's event builder.
+        raise bad_request("The body is not a Stripe event.", code="malformed-event") from None
+    data = json.loads(raw)
+    if (not isinstance(data, dict) or data.get("object") != "event" or not str(data.get("id", "")).startswith("evt_")
+            or not isinstance(data.get("type"), str) or not isinstance(data.get("data"), dict)
+            or not isinstance(data["data"].get("object"), dict)):
+        raise bad_request("The body is not a Stripe event.", code="malformed-event")
+    del event  # verified; the plain dict is what we store
+    return data
+
+
+def _lock_key(event: dict[str, Any]) -> str:
+    obj = event["data"]["object"]
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    if isinstance(customer, str) and customer:
+        return f"stripe-customer:{customer}"
+    if obj.get("object") == "account" and obj.get("id"):
+        return f"stripe-account:{obj['id']}"
+    return f"stripe-event:{event['id']}"
+
+
+def receive(raw: bytes, signature: str | None) -> Received:
+    event = verify(raw, signature)
+    created = event.get("created")
+    with get_db().service() as tx:
+        new = tx.scalar("stripe_event_record", id=event["id"], type=event["type"],
+                        created=created if isinstance(created, int) else 0, payload=json.dumps(event))
+        if new is not None:
+            jobs.defer(tx, TASK, queue=QUEUE, lock=_lock_key(event), event_id=event["id"])
+    logs.log(log, logging.INFO, "stripe event received", event_id=event["id"], type=event["type"],
+             duplicate=new is None)
+    return Received(duplicate=new is None)
