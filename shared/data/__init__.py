@@ -84,6 +84,7 @@ class Tx:
 class Database:
     def __init__(self, url: str, *, max_size: int = 10, min_size: int = 1, prepare: bool = True) -> None:
         self.url = url
+        self.direct_url: str | None = None
         self.max_size = max_size
         self.min_size = min_size
         self.prepare = prepare
@@ -141,6 +142,19 @@ class Database:
                 if autocommit:
                     conn.autocommit = False
 
+    @contextmanager
+    def listen(self, channel: str, *, url: str | None = None) -> Iterator[psycopg.Connection[Row]]:
+        """A dedicated autocommit connection LISTENing on `channel` (use `conn.notifies(timeout=…)`).
+
+        Not from the pool: LISTEN is session state, and the transaction pooler cannot carry it, so it
+        goes to `DATABASE_DIRECT_URL` when that is set."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(url or self.direct_url or self.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
+            yield conn
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
@@ -162,6 +176,7 @@ def get_db() -> Database:
                 if not s.DATABASE_URL:
                     raise RuntimeError("DATABASE_URL is not set (run `openagents dev` for a local stack)")
                 _db = Database(s.DATABASE_URL, max_size=s.DATABASE_POOL_MAX, prepare=":6543" not in s.DATABASE_URL)
+                _db.direct_url = s.DATABASE_DIRECT_URL
     return _db
 
 

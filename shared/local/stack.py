@@ -83,6 +83,15 @@ def _banner(port: int, started: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # the worker finishes its running jobs first
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def run_dev(port: int | None = None) -> int:
     os.environ.setdefault("OPENAGENTS_ENV", "dev")
     for k, v in local_env().items():
@@ -107,9 +116,24 @@ def run_dev(port: int | None = None) -> int:
         m.migrate(url)
         m.seed(url)
 
+        if not os.environ.get("STRIPE_SECRET_KEY"):
+            from shared.local.stripe_dev import start_stripe_fake
+
+            fake, stripe_env = start_stripe_fake(
+                webhook_url=f"http://127.0.0.1:{port}/api/stripe/webhook",
+                webhook_secret=os.environ["STRIPE_WEBHOOK_SECRET"])
+            stops.append(fake.stop)
+            os.environ.update(stripe_env)
+            started.append(f"Stripe (fake)     {stripe_env['STRIPE_API_BASE']}  (checkout pages are served there)")
+        else:
+            started.append("Stripe            $STRIPE_SECRET_KEY")
+
         from shared.config import reset_settings
 
         reset_settings()
+        worker = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker"], env=dict(os.environ))
+        stops.append(lambda: _stop_process(worker))
+        started.append(f"Job worker        pid {worker.pid} (procrastinate; queues: all)")
         from werkzeug.serving import make_server
 
         from shared.local.server import VercelDispatcher

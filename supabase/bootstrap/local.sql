@@ -180,15 +180,17 @@ create or replace function realtime.send(payload jsonb, event text, topic text, 
 returns void language plpgsql security definer set search_path = '' as $$
 declare
   full_payload jsonb := case when payload ? 'id' then payload else payload || jsonb_build_object('id', gen_random_uuid()) end;
+  message_id uuid;
 begin
   begin
     insert into realtime.messages (payload, event, topic, private, extension)
-    values (full_payload, event, topic, private, 'broadcast');
-    -- pg_notify payloads are limited to 8000 bytes; larger frames are fetched by id.
+    values (full_payload, event, topic, private, 'broadcast')
+    returning id into message_id;
+    -- pg_notify payloads are limited to 8000 bytes; larger frames are read back by message id.
     perform pg_notify('realtime', case
       when octet_length(full_payload::text) < 7000
         then jsonb_build_object('topic', topic, 'event', event, 'payload', full_payload)::text
-      else jsonb_build_object('topic', topic, 'event', event, 'id', full_payload->>'id')::text end);
+      else jsonb_build_object('topic', topic, 'event', event, 'id', message_id)::text end);
   exception when others then
     raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
   end;

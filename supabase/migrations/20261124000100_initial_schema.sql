@@ -335,7 +335,9 @@ create table public.messages (
   tool_events jsonb not null default '[]'::jsonb,
   input_tokens integer not null default 0 check (input_tokens >= 0),
   output_tokens integer not null default 0 check (output_tokens >= 0),
-  created_at timestamptz not null default now(),
+  -- clock_timestamp: a turn writes its user and assistant messages in one transaction, and history
+  -- is ordered by time.
+  created_at timestamptz not null default clock_timestamp(),
   foreign key (session_id, user_id) references public.sessions (id, user_id) on delete cascade
 );
 -- user_id trails the session key so the owner policy is checked inside the one ordered index scan

@@ -1,0 +1,1 @@
+"""Web chat: turns streamed from the agent machine to the browser, persisted in frames, resumable."""

@@ -1,0 +1,61 @@
+"""Persisting a turn's events in frames: `turn_events` rows, the growing assistant message and one
+Realtime broadcast on `session:{id}` per frame (~50 ms), never a row per token."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from shared.data import get_db
+from shared.streaming import sse
+
+FRAME_S = 0.05
+PROMPT_EVENTS = {"session", "status", "tool", "done", "error"}  # flushed at once: other devices care
+
+
+class TurnWriter:
+    def __init__(self, *, turn_id: str, session_id: str, user_id: str, start_seq: int = 0,
+                 frame_s: float = FRAME_S) -> None:
+        self.turn_id = turn_id
+        self.session_id = session_id
+        self.user_id = user_id
+        self.seq = start_seq
+        self.frame_s = frame_s
+        self._pending: list[dict[str, Any]] = []
+        self._text: list[str] = []
+        self._tools: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self._urgent = False
+
+    def emit(self, event: str, data: Any) -> bytes:
+        """Numbers and buffers one event; returns its SSE bytes for the browser."""
+        self.seq += 1
+        self._pending.append({"seq": self.seq, "event": event, "data": data})
+        if event == "token":
+            self._text.append(str(data.get("text", "")))
+        elif event == "tool":
+            self._tools.append(data)
+        if event in PROMPT_EVENTS:
+            self._urgent = True
+        return sse.encode(event, data, self.seq)
+
+    def maybe_flush(self) -> None:
+        if self._pending and (self._urgent or time.monotonic() - self._last_flush >= self.frame_s):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        events, text, tools = self._pending, "".join(self._text), self._tools
+        self._pending, self._text, self._tools, self._urgent = [], [], [], False
+        self._last_flush = time.monotonic()
+        payload = {"turn_id": self.turn_id, "session_id": self.session_id,
+                   "events": [{"id": e["seq"], "event": e["event"], "data": e["data"]} for e in events]}
+        with get_db().service() as tx:
+            tx.execute("turn_events_insert", turn_id=self.turn_id, user_id=self.user_id,
+                       events=json.dumps(events, default=str))
+            tx.execute("turn_frame_update", turn_id=self.turn_id, last_seq=self.seq, text=text,
+                       tools=json.dumps(tools, default=str))
+            tx.scalar("realtime_send", payload=json.dumps(payload, default=str), event="turn",
+                      topic=f"session:{self.session_id}")

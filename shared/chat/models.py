@@ -1,0 +1,44 @@
+"""Chat API shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instance_id: UUID
+    session_id: UUID | None = None
+    message: str = Field(min_length=1, max_length=32000)
+    client_message_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$",
+                                   description="Idempotency key: re-sending it attaches to the same turn.")
+
+
+class SessionOut(BaseModel):
+    id: UUID
+    instance_id: UUID
+    title: str
+    channel: str
+    created_at: datetime
+    last_message_at: datetime
+
+
+class MessageOut(BaseModel):
+    id: UUID
+    turn_id: UUID | None
+    role: str
+    content: str
+    tool_events: list[dict[str, Any]]
+    input_tokens: int
+    output_tokens: int
+    created_at: datetime
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cursor: str | None = Field(default=None, max_length=500)
+    limit: int = Field(default=50, ge=1, le=200)

@@ -1,0 +1,208 @@
+"""`POST /api/chat/stream`: one assistant turn, relayed from the agent machine to the browser.
+
+Order of events (fixed): `session` first; then `status`, `token`, `tool` as they come; ending with
+`done {usage, credits}` or `error` (a problem object). Ids count from 1 within the turn. Every event
+is also written to `turn_events` and broadcast on `session:{id}` in ~50 ms frames; on `done` the turn
+is settled. A client disconnect cancels upstream and leaves the turn `interrupted` for the reaper.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from shared import logs
+from shared.auth import User
+from shared.chat.frames import TurnWriter
+from shared.chat.models import ChatRequest
+from shared.chat.upstream import MachineTarget, UpstreamError, open_turn_stream
+from shared.data import get_db
+from shared.problems import Problem, conflict, not_found
+from shared.streaming import sse
+
+log = logging.getLogger("openagents.chat")
+WAKE_STATES = {"suspended", "stopped"}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedTurn:
+    user_id: str
+    instance_id: str
+    agent_id: str
+    session_id: str
+    turn_id: str
+    user_message_id: str | None
+    assistant_message_id: str | None
+    message: str
+    status: str  # the instance's status when the turn opened
+    attached: bool  # a repeated client_message_id: follow the existing turn instead
+
+
+class _Raced(Exception):
+    pass
+
+
+def agent_price(instance: dict[str, Any], *, continuing_session: bool) -> int:
+    """The agent's part of the next turn's price, for the 402 rule (a `per_session` agent is paid by
+    the first turn of a session)."""
+    if instance["pricing_model"] == "free" or (instance["pricing_model"] == "per_session" and continuing_session):
+        return 0
+    return int(instance["credits_price"])
+
+
+def open_turn(user: User, req: ChatRequest) -> OpenedTurn:
+    db = get_db()
+    with db.service() as tx:
+        inst = tx.one("chat_instance", instance_id=req.instance_id, user_id=user.id)
+        if inst is None:
+            raise not_found("instance")
+        existing = tx.one("turn_by_client_id", user_id=user.id, client_message_id=req.client_message_id)
+    if existing is not None:
+        return _attached(user, inst, existing, req)
+    from shared.billing.ledger import require_credits
+
+    require_credits(user.id, agent_price(inst, continuing_session=req.session_id is not None))
+    try:
+        with db.service() as tx:
+            if req.session_id is not None:
+                if tx.one("session_of_user", session_id=req.session_id, user_id=user.id,
+                          instance_id=req.instance_id) is None:
+                    raise not_found("session")
+                session_id = str(req.session_id)
+            else:
+                session_id = str(tx.scalar("session_create", user_id=user.id, instance_id=req.instance_id,
+                                           title=req.message, channel="web"))
+            turn_id = tx.scalar("turn_create", session_id=session_id, user_id=user.id,
+                                instance_id=req.instance_id, client_message_id=req.client_message_id)
+            if turn_id is None:
+                raise _Raced  # rolls back the session this request made
+            common = {"session_id": session_id, "user_id": user.id, "turn_id": turn_id}
+            user_msg = tx.scalar("message_create", role="user", content=req.message, **common)
+            asst_msg = tx.scalar("message_create", role="assistant", content="", **common)
+            tx.execute("turn_link_messages", turn_id=turn_id, user_message_id=user_msg, assistant_message_id=asst_msg)
+            tx.execute("session_touch", session_id=session_id)
+    except _Raced:
+        with db.service() as tx:
+            existing = tx.one("turn_by_client_id", user_id=user.id, client_message_id=req.client_message_id)
+        assert existing is not None
+        return _attached(user, inst, existing, req)
+    return OpenedTurn(user.id, str(inst["id"]), str(inst["agent_id"]), session_id, str(turn_id), str(user_msg),
+                      str(asst_msg), req.message, inst["status"], attached=False)
+
+
+def _attached(user: User, inst: dict[str, Any], existing: dict[str, Any], req: ChatRequest) -> OpenedTurn:
+    if str(existing["instance_id"]) != str(inst["id"]):
+        raise conflict("This client_message_id was already used for another agent.", code="duplicate-client-message-id")
+    return OpenedTurn(user.id, str(inst["id"]), str(inst["agent_id"]), str(existing["session_id"]),
+                      str(existing["id"]), None, None, req.message, inst["status"], attached=True)
+
+
+def _problem_data(problem: Problem) -> dict[str, Any]:
+    data = problem.to_dict()
+    rid = logs.request_id.get()
+    if rid:
+        data["request_id"] = rid
+    return data
+
+
+def _finish(turn: OpenedTurn, status: str, error: dict[str, Any] | None = None) -> bool:
+    import json
+
+    with get_db().service() as tx:
+        return tx.scalar("turn_finish", turn_id=turn.turn_id, status=status,
+                         error=json.dumps(error) if error else None) is not None
+
+
+def _record_usage(turn: OpenedTurn, usage: dict[str, Any], seconds: float) -> dict[str, int]:
+    clean = {"input_tokens": max(0, int(usage.get("input_tokens") or 0)),
+             "output_tokens": max(0, int(usage.get("output_tokens") or 0))}
+    with get_db().service() as tx:
+        tx.execute("usage_event_record", user_id=turn.user_id, instance_id=turn.instance_id, agent_id=turn.agent_id,
+                   turn_id=turn.turn_id, source_request_id=f"bridge:{turn.turn_id}", model=str(usage.get("model") or ""),
+                   compute_seconds=round(seconds, 3), **clean)
+        tx.execute("message_usage", message_id=turn.assistant_message_id, **clean)
+    return clean
+
+
+def _settle(turn: OpenedTurn) -> int | None:
+    """Credits charged for the turn (None when settlement failed and is left to the reaper)."""
+    try:
+        from shared.billing.settlement import settle_turn
+
+        result = settle_turn(turn.turn_id)
+        return result.charged if result is not None else None
+    except Exception:  # the reaper settles what this could not; the answer itself is complete
+        log.exception("settling turn failed; the reaper will retry")
+        return None
+
+
+def _reach_machine(turn: OpenedTurn, writer: TurnWriter) -> Generator[bytes, None, MachineTarget]:
+    """Wakes the machine when needed (emitting `status {state: waking}`) and returns how to reach it."""
+    from shared.lifecycle import machine_target, wake
+
+    if turn.status in WAKE_STATES:
+        yield writer.emit("status", {"state": "waking"})
+        writer.flush()
+        wake(turn.instance_id)
+    elif turn.status != "running":
+        raise UpstreamError(conflict(f"The agent is {turn.status}; it cannot chat right now.", code="instance-not-running"))
+    return machine_target(turn.instance_id)
+
+
+def stream_turn(turn: OpenedTurn) -> Iterator[bytes]:
+    writer = TurnWriter(turn_id=turn.turn_id, session_id=turn.session_id, user_id=turn.user_id)
+    finished = False
+    try:
+        yield writer.emit("session", {"session_id": turn.session_id, "turn_id": turn.turn_id,
+                                      "message_id": turn.assistant_message_id})
+        writer.flush()
+        target = yield from _reach_machine(turn, writer)
+        started = time.monotonic()
+        usage: dict[str, Any] | None = None
+        with open_turn_stream(target, turn_id=turn.turn_id, session_key=f"web:{turn.session_id}",
+                              message=turn.message) as events:
+            for ev in events:
+                if isinstance(ev, sse.Comment):
+                    yield sse.HEARTBEAT
+                elif ev.event == "done":
+                    usage = dict(ev.data.get("usage") or {}) if isinstance(ev.data, dict) else {}
+                    break
+                elif ev.event == "error":
+                    data = ev.data if isinstance(ev.data, dict) else {}
+                    raise UpstreamError(Problem(502, str(data.get("title") or "Agent error"),
+                                                str(data.get("detail") or "The agent failed."), code="agent-error"))
+                elif ev.event in ("token", "status", "tool") and isinstance(ev.data, dict):
+                    yield writer.emit(ev.event, ev.data)
+                writer.maybe_flush()
+        if usage is None:
+            raise UpstreamError(Problem(502, "Bad Gateway", "The agent's stream ended before it finished.",
+                                        code="agent-stream-ended"))
+        clean = _record_usage(turn, usage, time.monotonic() - started)
+        writer.flush()
+        _finish(turn, "done")
+        finished = True
+        credits = _settle(turn)
+        yield writer.emit("done", {"usage": clean, "credits": credits})
+        writer.flush()
+    except UpstreamError as exc:
+        finished = True
+        yield writer.emit("error", _problem_data(exc.problem))
+        writer.flush()
+        _finish(turn, "error", exc.problem.to_dict())
+    except GeneratorExit:
+        # The browser went away: closing the upstream stream (done by the `with` above) cancels the
+        # run on the machine; what was used is settled by the reaper.
+        writer.flush()
+        if not finished:
+            _finish(turn, "interrupted")
+        raise
+    except Exception:
+        log.exception("chat turn failed")
+        finished = True
+        yield writer.emit("error", _problem_data(Problem(500, "Internal Server Error",
+                                                         "The turn failed on our side.", code="internal")))
+        writer.flush()
+        _finish(turn, "error", {"title": "internal"})

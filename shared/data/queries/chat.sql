@@ -1,0 +1,111 @@
+-- name: chat_instance
+-- The instance a chat targets, with what the 402 rule and settlement need. Service role with an
+-- explicit owner filter: the agent may since have been unlisted, which must not break a hired agent.
+select i.id, i.user_id, i.agent_id, i.status, a.pricing_model, a.credits_price
+from public.agent_instances i
+join public.agents a on a.id = i.agent_id
+where i.id = %(instance_id)s and i.user_id = %(user_id)s and i.status <> 'destroyed';
+
+-- name: turn_by_client_id
+select t.id, t.session_id, t.instance_id, t.status, t.user_message_id, t.assistant_message_id
+from public.turns t
+where t.user_id = %(user_id)s and t.client_message_id = %(client_message_id)s;
+
+-- name: session_of_user
+select s.id, s.instance_id from public.sessions s
+where s.id = %(session_id)s and s.user_id = %(user_id)s and s.instance_id = %(instance_id)s;
+
+-- name: session_create
+insert into public.sessions (user_id, instance_id, title, channel)
+values (%(user_id)s, %(instance_id)s, left(%(title)s, 80), %(channel)s)
+returning id;
+
+-- name: turn_create
+-- A concurrent request with the same client_message_id loses here and attaches to the winner.
+insert into public.turns (session_id, user_id, instance_id, client_message_id)
+values (%(session_id)s, %(user_id)s, %(instance_id)s, %(client_message_id)s)
+on conflict (user_id, client_message_id) do nothing
+returning id;
+
+-- name: message_create
+insert into public.messages (session_id, user_id, turn_id, role, content)
+values (%(session_id)s, %(user_id)s, %(turn_id)s, %(role)s, %(content)s)
+returning id;
+
+-- name: turn_link_messages
+update public.turns set user_message_id = %(user_message_id)s, assistant_message_id = %(assistant_message_id)s
+where id = %(turn_id)s;
+
+-- name: session_touch
+update public.sessions set last_message_at = now() where id = %(session_id)s;
+
+-- name: turn_events_insert
+-- One statement per frame (~50 ms), not a row per round trip; replays are idempotent.
+insert into public.turn_events (turn_id, seq, user_id, event, data)
+select %(turn_id)s, e.seq, %(user_id)s, e.event, e.data
+from jsonb_to_recordset(%(events)s::jsonb) as e(seq int, event text, data jsonb)
+on conflict (turn_id, seq) do nothing;
+
+-- name: turn_frame_update
+with t as (
+  update public.turns set last_seq = greatest(last_seq, %(last_seq)s)
+  where id = %(turn_id)s
+  returning assistant_message_id
+)
+update public.messages m
+set content = m.content || %(text)s, tool_events = m.tool_events || %(tools)s::jsonb
+from t where m.id = t.assistant_message_id;
+
+-- name: realtime_send
+select realtime.send(%(payload)s::jsonb, %(event)s, %(topic)s, true);
+
+-- name: turn_finish
+update public.turns set status = %(status)s::public.turn_status, finished_at = now(), error = %(error)s::jsonb
+where id = %(turn_id)s and status = 'streaming'
+returning id;
+
+-- name: message_usage
+update public.messages set input_tokens = %(input_tokens)s, output_tokens = %(output_tokens)s
+where id = %(message_id)s;
+
+-- name: usage_event_record
+-- Unique per source request: a retried `done` records usage once.
+insert into public.usage_events (user_id, instance_id, agent_id, turn_id, source_request_id, model,
+                                 input_tokens, output_tokens, compute_seconds)
+values (%(user_id)s, %(instance_id)s, %(agent_id)s, %(turn_id)s, %(source_request_id)s, %(model)s,
+        %(input_tokens)s, %(output_tokens)s, %(compute_seconds)s)
+on conflict (source_request_id) do nothing;
+
+-- name: turn_for_user
+select t.id, t.session_id, t.status, t.last_seq from public.turns t where t.id = %(turn_id)s;
+
+-- name: turn_events_after
+select e.seq, e.event, e.data from public.turn_events e
+where e.turn_id = %(turn_id)s and e.seq > %(after)s
+order by e.seq
+limit 1000;
+
+-- name: session_for_user
+select s.id, s.instance_id from public.sessions s where s.id = %(session_id)s;
+
+-- name: instance_sessions
+select s.id, s.instance_id, s.title, s.channel, s.created_at, s.last_message_at
+from public.sessions s
+where s.instance_id = %(instance_id)s
+  and (%(after_at)s::timestamptz is null or (s.last_message_at, s.id) < (%(after_at)s::timestamptz, %(after_id)s::uuid))
+order by s.last_message_at desc, s.id desc
+limit %(limit)s;
+
+-- name: session_messages
+select m.id, m.turn_id, m.role, m.content, m.tool_events, m.input_tokens, m.output_tokens, m.created_at
+from public.messages m
+where m.session_id = %(session_id)s
+  and (%(after_at)s::timestamptz is null or (m.created_at, m.id) > (%(after_at)s::timestamptz, %(after_id)s::uuid))
+order by m.created_at, m.id
+limit %(limit)s;
+
+-- name: instance_visible
+select i.id from public.agent_instances i where i.id = %(instance_id)s;
+
+-- name: realtime_message_by_id
+select payload, event, topic from realtime.messages where id = %(id)s::uuid;
