@@ -1,0 +1,8 @@
+"""The agent machine's bridge: the one listener on an agent machine, in front of the agent runtime.
+
+See app.py for the routes, turns.py for the event stream, files.py and bundle.py for the volume,
+skills.py for skill verification, config.py for the environment, runtime/ for the offline and OpenClaw
+runtimes. The machine image ships this package plus `shared/skills/` (fly/agent/Dockerfile): modules
+here import only the standard library, starlette, uvicorn, anyio, httpx, cryptography, yaml, this
+package and `shared.skills` — a test checks it.
+"""

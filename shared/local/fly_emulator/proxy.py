@@ -1,0 +1,471 @@
+"""Fly's edge proxy, emulated: an ASGI app on its own port in front of the emulated machines.
+
+Routing (first rule that applies):
+1. header `fly-force-instance-id: <machine id>` → that machine (any app);
+2. path prefix `/_machine/<machine id>/…` → that machine, prefix stripped;
+3. path prefix `/_app/<app>/…` → a machine of that app, prefix stripped;
+4. Host `<app>.fly.dev`, `<app>.flycast` or `<app>.localhost` (browsers and curl resolve
+   `*.localhost` to 127.0.0.1, so `http://<app>.localhost:<proxy port>/` works) → a machine of the app.
+A machine of an app is a `started` one with the fewest requests in flight, else one that can be
+autostarted.
+
+Like Fly's proxy it
+- autostarts a stopped or suspended target (unless its services set `autostart: false`) and waits
+  for `started` (then retries the connection while the workload binds its port);
+- honours `fly-replay` from the target (header `app=…;instance=…;region=…;prefer_instance=…;
+  elsewhere=true;state=…;timeout=…;fallback=prefer_self|force_self`, or a JSON body with
+  `Content-Type: application/vnd.fly.replay+json`, including `transform`): the same request
+  (method, headers, body ≤ 1 MB) is sent to the new target with `fly-replay-src:
+  instance=…;region=…;t=<µs>;state=…`; on fallback the origin gets it back with `fly-replay-failed`;
+- streams response bytes as they arrive (chunked, SSE), never buffering, and stops the upstream when
+  the client goes away;
+- adds `fly-request-id`, `fly-region`, `fly-client-ip`, `x-forwarded-for|proto|port`, `via`.
+
+Simulated machines are answered here, in-process, with the stub's behaviour (`stub_machine.py`).
+WebSockets are not proxied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+
+from shared.local.fly_emulator import ids
+from shared.local.fly_emulator.state import STARTABLE, App, EmulatorState, Machine, parse_duration
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+REPLAY_BODY_MAX = 1 << 20  # Fly cannot replay bodies above 1 MB
+REQUEST_BODY_MAX = 64 << 20
+REPLAY_JSON = "application/vnd.fly.replay+json"
+HOST_SUFFIXES = (".fly.dev", ".flycast", ".localhost")
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"}
+)
+_REPLAY_FIELD = re.compile(r'\s*([A-Za-z_]+)\s*=\s*("[^"]*"|[^;,]*)')
+_TRANSIENT = frozenset({"starting", "restarting", "updating"})
+
+
+def parse_replay(value: str) -> dict[str, str]:
+    """`app=a;instance=b` (also `,`-separated, quoted values may hold commas) → fields."""
+    return {m.group(1).lower(): m.group(2).strip().strip('"') for m in _REPLAY_FIELD.finditer(value)}
+
+
+@dataclass
+class ProxyRequest:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    replayable: bool
+    client_ip: str
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+    def with_headers(self, drop: set[str], add: list[tuple[str, str]]) -> ProxyRequest:
+        kept = [(k, v) for k, v in self.headers if k not in drop and k not in {a for a, _ in add}]
+        return replace(self, headers=kept + add)
+
+
+@dataclass
+class Upstream:
+    status: int
+    headers: list[tuple[str, str]]
+    chunks: AsyncIterator[bytes]
+    closer: Callable[[], Awaitable[None]] | None = None
+    on_close: Callable[[], None] | None = None
+    _closed: bool = field(default=False)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.closer is not None:
+                await self.closer()
+        finally:
+            if self.on_close is not None:
+                self.on_close()
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def _json_upstream(status: int, data: Any, headers: list[tuple[str, str]] | None = None) -> Upstream:
+    body = json.dumps(data).encode()
+    base = [("content-type", "application/json"), ("content-length", str(len(body)))]
+    return Upstream(status, base + (headers or []), _once(body))
+
+
+def _proxy_error(status: int, reason: str, message: str, headers: list[tuple[str, str]] | None = None) -> Upstream:
+    return _json_upstream(status, {"error": message}, [("fly-proxy-error", reason), *(headers or [])])
+
+
+class _NoCandidate(Exception):
+    pass
+
+
+class FlyProxy:
+    def __init__(
+        self,
+        state: EmulatorState,
+        *,
+        region: str = "iad",
+        autostart_timeout_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
+        allow_cross_network_replay: bool = True,
+        max_replays: int = 5,
+    ) -> None:
+        self.state = state
+        self.region = region
+        self.autostart_timeout_s = autostart_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.allow_cross_network_replay = allow_cross_network_replay
+        self.max_replays = max_replays
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(None, connect=1.0, write=30.0),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+                trust_env=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    # --- ASGI -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1003})
+            return
+        request = await self._read(scope, receive)
+        if request is None:
+            upstream = _proxy_error(413, "body_too_large", "request body too large")
+        else:
+            upstream = await self._handle(request)
+        await self._respond(upstream, send, receive)
+
+    async def _read(self, scope: Scope, receive: Receive) -> ProxyRequest | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > REQUEST_BODY_MAX:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        client = scope.get("client") or ("127.0.0.1", 0)
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        return ProxyRequest(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=b"".join(chunks),
+            replayable=size <= REPLAY_BODY_MAX,
+            client_ip=str(client[0]),
+        )
+
+    async def _respond(self, upstream: Upstream, send: Send, receive: Receive) -> None:
+        headers = [(k.lower(), v) for k, v in upstream.headers if k.lower() not in _HOP_BY_HOP]
+        headers = [(k, v) for k, v in headers if k not in ("fly-replay", "server", "date")]
+        headers += [("via", "1.1 fly.io"), ("server", "Fly/emulator"), ("fly-request-id", ids.ulid())]
+
+        async def pump() -> None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": upstream.status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+                }
+            )
+            async for chunk in upstream.chunks:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def client_gone() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        pumping = asyncio.ensure_future(pump())
+        watching = asyncio.ensure_future(client_gone())
+        try:
+            await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if not pumping.done():
+                pumping.cancel()  # the client left mid-stream: stop reading upstream
+            await asyncio.gather(pumping, return_exceptions=True)
+        finally:
+            watching.cancel()
+            await upstream.close()
+
+    # --- routing --------------------------------------------------------------------------------
+
+    def _route(self, request: ProxyRequest) -> tuple[App, Machine | None, ProxyRequest] | Upstream:
+        forced = request.header("fly-force-instance-id")
+        if forced:
+            m = self.state.machines.get(forced)
+            if m is None or m.state == "destroyed":
+                return _proxy_error(404, "instance_not_found", f"machine {forced} not found")
+            return m.app, m, request
+        parts = request.path.split("/", 3)
+        if len(parts) >= 3 and parts[1] in ("_machine", "_app"):
+            rest = "/" + (parts[3] if len(parts) > 3 else "")
+            stripped = replace(request, path=rest)
+            if parts[1] == "_machine":
+                m = self.state.machines.get(parts[2])
+                if m is None or m.state == "destroyed":
+                    return _proxy_error(404, "instance_not_found", f"machine {parts[2]} not found")
+                return m.app, m, stripped
+            app = self.state.apps.get(parts[2])
+            if app is None:
+                return _proxy_error(404, "app_not_found", f"app {parts[2]} not found")
+            return app, None, stripped
+        host = (request.header("host") or "").split(":")[0].lower()
+        for suffix in HOST_SUFFIXES:
+            if host.endswith(suffix):
+                app = self.state.apps.get(host[: -len(suffix)].split(".")[-1])
+                if app is None:
+                    return _proxy_error(404, "app_not_found", f"no app for host {host}")
+                return app, None, request
+        return _proxy_error(404, "no_route", "no route: send fly-force-instance-id, /_app/<app>/…, or Host <app>.fly.dev")
+
+    @staticmethod
+    def _pick(app: App, *, exclude: Machine | None = None, regions: set[str] | None = None) -> Machine | None:
+        live = [m for m in app.machines.values() if m.state != "destroyed" and m is not exclude and (not regions or m.region in regions)]
+        started = [m for m in live if m.state == "started"]
+        if started:
+            return min(started, key=lambda m: m.inflight)
+        waking = [m for m in live if m.state in _TRANSIENT]
+        startable = [m for m in live if m.state in STARTABLE and m.autostart()]
+        return (waking + startable or [None])[0]
+
+    # --- dispatch -------------------------------------------------------------------------------
+
+    async def _handle(self, request: ProxyRequest) -> Upstream:
+        routed = self._route(request)
+        if isinstance(routed, Upstream):
+            return routed
+        app, machine, request = routed
+        return await self._dispatch(request, app, machine, hops=0, wait_s=self.autostart_timeout_s)
+
+    async def _dispatch(self, request: ProxyRequest, app: App, machine: Machine | None, *, hops: int, wait_s: float) -> Upstream:
+        target = machine or self._pick(app)
+        if target is None:
+            return _proxy_error(503, "no_candidate", f"no machine of app {app.name} can take the request")
+        if not await self.state.ensure_started(target, wait_s):
+            return _proxy_error(503, "not_started", f"machine {target.id} is {target.state} and was not started")
+        upstream = await self._forward(target, request)
+        instruction = await self._replay_instruction(upstream)
+        if instruction is None:
+            return upstream
+        await upstream.close()
+        if hops >= self.max_replays:
+            return _proxy_error(502, "replay_loop", "too many fly-replay hops")
+        if not request.replayable:
+            return _proxy_error(502, "replay_body_too_large", "request body above 1 MB cannot be replayed")
+        return await self._replay(request, target, instruction, hops)
+
+    async def _replay(self, request: ProxyRequest, origin: Machine, fields: dict[str, Any], hops: int) -> Upstream:
+        started = time.monotonic()
+        src = f"instance={origin.id};region={origin.region};t={int(time.time() * 1e6)}"
+        if fields.get("state"):
+            src += f";state={fields['state']}"
+        wait_s = self.autostart_timeout_s
+        if fields.get("timeout"):
+            wait_s = parse_duration(str(fields["timeout"]), wait_s)
+        add = [("fly-replay-src", src)]
+        try:
+            app, target, extra = self._replay_target(origin, fields)
+            replayed = self._transform(request.with_headers({"fly-replay-src"}, add + extra), fields.get("transform"))
+            if target is None or await self.state.ensure_started(target, wait_s):
+                upstream = await self._dispatch(replayed, app, target, hops=hops + 1, wait_s=wait_s)
+                if upstream.status != 503 or not upstream.header("fly-proxy-error"):
+                    return upstream
+                await upstream.close()
+            reason = "timeout"
+        except _NoCandidate:
+            reason = "no_candidate"
+        failed = (
+            f"instance={fields.get('instance', '')};app={fields.get('app', origin.app.name)};region={origin.region};"
+            f"replay_source={origin.id};reason={reason};elapsed_ms={int((time.monotonic() - started) * 1000)}"
+        )
+        if fields.get("fallback") in ("prefer_self", "force_self"):
+            back = request.with_headers({"fly-replay-src"}, [("fly-replay-failed", failed)])
+            return await self._forward(origin, back)
+        return _proxy_error(503, f"replay_{reason}", "fly-replay target unavailable", [("fly-replay-failed", failed)])
+
+    def _replay_target(self, origin: Machine, fields: dict[str, Any]) -> tuple[App, Machine | None, list[tuple[str, str]]]:
+        app = self.state.apps.get(str(fields.get("app") or origin.app.name))
+        if app is None or app.org_slug != origin.app.org_slug:
+            raise _NoCandidate
+        if app is not origin.app and app.network != origin.app.network and not self.allow_cross_network_replay:
+            raise _NoCandidate
+        exclude = origin if str(fields.get("elsewhere", "")).lower() == "true" else None
+        if fields.get("instance"):
+            m = app.machines.get(str(fields["instance"]))
+            if m is None or m.state == "destroyed":
+                raise _NoCandidate
+            return app, m, []
+        extra: list[tuple[str, str]] = []
+        if fields.get("prefer_instance"):
+            m = app.machines.get(str(fields["prefer_instance"]))
+            if m is not None and (m.state == "started" or m.state in STARTABLE | _TRANSIENT):
+                return app, m, []
+            extra.append(("fly-preferred-instance-unavailable", str(fields["prefer_instance"])))
+        regions = {r.strip() for r in str(fields.get("region") or "").split(",") if r.strip()}
+        if regions & {"any", "us", "eu", "na", "sa", "apac"}:
+            regions = set()
+        m = self._pick(app, exclude=exclude, regions=regions or None)
+        if m is None:
+            raise _NoCandidate
+        return app, m, extra
+
+    @staticmethod
+    def _transform(request: ProxyRequest, transform: Any) -> ProxyRequest:
+        if not isinstance(transform, dict):
+            return request
+        drop = {str(h).lower() for h in transform.get("delete_headers") or []}
+        add = [(str(h["name"]).lower(), str(h["value"])) for h in transform.get("set_headers") or [] if isinstance(h, dict)]
+        out = request.with_headers(drop, add)
+        if transform.get("path"):
+            path, _, query = str(transform["path"]).partition("?")
+            out = replace(out, path=path, query=query or out.query)
+        return out
+
+    async def _replay_instruction(self, upstream: Upstream) -> dict[str, Any] | None:
+        header = upstream.header("fly-replay")
+        if header:
+            return parse_replay(header)
+        if (upstream.header("content-type") or "").startswith(REPLAY_JSON):
+            body = b"".join([chunk async for chunk in upstream.chunks])
+            try:
+                data = json.loads(body or b"{}")
+            except ValueError:
+                return None
+            return data if isinstance(data, dict) else None
+        return None
+
+    # --- forwarding -----------------------------------------------------------------------------
+
+    def _forward_headers(self, request: ProxyRequest) -> list[tuple[str, str]]:
+        headers = [(k, v) for k, v in request.headers if k not in _HOP_BY_HOP and k != "content-length"]
+        xff = request.header("x-forwarded-for")
+        headers = [(k, v) for k, v in headers if k not in ("x-forwarded-for", "fly-client-ip", "fly-region")]
+        headers += [
+            ("fly-client-ip", request.client_ip),
+            ("x-forwarded-for", f"{xff}, {request.client_ip}" if xff else request.client_ip),
+            ("x-forwarded-proto", request.header("x-forwarded-proto") or "http"),
+            ("fly-region", self.region),
+            ("fly-request-id", ids.ulid()),
+            ("via", "1.1 fly.io"),
+        ]
+        return headers
+
+    async def _forward(self, m: Machine, request: ProxyRequest) -> Upstream:
+        m.inflight += 1
+        m.last_request_at = time.monotonic()
+
+        def done() -> None:
+            m.inflight -= 1
+            m.last_request_at = time.monotonic()
+
+        address = self.state.runner.address(m)
+        if address is None:
+            upstream = simulated_response(m, replace(request, headers=self._forward_headers(request)))
+            upstream.on_close = done
+            return upstream
+        host, port = address
+        url = f"http://{host}:{port}{request.path}" + (f"?{request.query}" if request.query else "")
+        outgoing = self.client.build_request(request.method, url, headers=self._forward_headers(request), content=request.body)
+        deadline = time.monotonic() + self.connect_timeout_s
+        while True:
+            try:
+                response = await self.client.send(outgoing, stream=True)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as e:
+                # The workload may still be binding its port right after `started`.
+                if time.monotonic() > deadline or m.state not in ("started", "starting"):
+                    done()
+                    return _proxy_error(502, "connect_failed", f"could not reach machine {m.id}: {type(e).__name__}")
+                await asyncio.sleep(0.05)
+        return Upstream(
+            response.status_code,
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw],
+            response.aiter_raw(),
+            response.aclose,
+            done,
+        )
+
+
+# --- what a simulated machine answers -----------------------------------------------------------
+
+
+async def _sse(n: int, interval: float) -> AsyncIterator[bytes]:
+    for i in range(n):
+        if i:
+            await asyncio.sleep(interval)
+        yield f"id: {i + 1}\ndata: {json.dumps({'i': i, 't': time.time()})}\n\n".encode()
+
+
+def simulated_response(m: Machine, request: ProxyRequest) -> Upstream:
+    if not (request.header("fly-replay-src") or request.header("fly-replay-failed")):
+        if replay := request.header("x-stub-replay"):
+            return _json_upstream(200, {"replaying": replay}, [("fly-replay", replay)])
+        if replay_json := request.header("x-stub-replay-json"):
+            data = replay_json.encode()
+            return Upstream(200, [("content-type", REPLAY_JSON), ("content-length", str(len(data)))], _once(data))
+    if request.method == "GET" and request.path == "/health":
+        return _json_upstream(200, {"ok": True})
+    if request.method == "GET" and request.path == "/ready":
+        return _json_upstream(200, {"ready": True})
+    if request.method == "GET" and request.path == "/env":
+        env = dict(m.config.get("env") or {})
+        env.update({"FLY_APP_NAME": m.app.name, "FLY_MACHINE_ID": m.id, "FLY_REGION": m.region, "FLY_MACHINE_VERSION": m.instance_id})
+        return _json_upstream(200, env)
+    if request.method == "GET" and request.path == "/stream":
+        q = parse_qs(request.query)
+        n = min(int(q.get("n", ["5"])[0]), 10_000)
+        interval = min(float(q.get("interval", ["0.05"])[0]), 10.0)
+        return Upstream(200, [("content-type", "text/event-stream"), ("cache-control", "no-cache")], _sse(n, interval))
+    return _json_upstream(
+        200,
+        {
+            "machine_id": m.id,
+            "app": m.app.name,
+            "method": request.method,
+            "path": request.path,
+            "query": request.query,
+            "headers": dict(request.headers),
+            "body": request.body.decode("utf-8", "replace"),
+        },
+    )
