@@ -13,12 +13,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
-
-from shared.config import Settings
 from shared.problems import unauthorized
+
+if TYPE_CHECKING:
+    import jwt
+
+    from shared.config import Settings
 
 AUDIENCE = "authenticated"
 ASYMMETRIC = {"ES256", "RS256"}
@@ -38,6 +40,8 @@ _jwks_lock = threading.Lock()
 
 
 def _jwks(url: str) -> jwt.PyJWKClient:
+    import jwt
+
     with _jwks_lock:
         client = _jwks_clients.get(url)
         if client is None:
@@ -48,6 +52,8 @@ def _jwks(url: str) -> jwt.PyJWKClient:
 
 
 def verify_access_token(token: str, settings: Settings) -> User:
+    import jwt  # PyJWT + cryptography: loaded by the first authenticated request, not at import
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -101,6 +107,8 @@ def bearer_token(header: str | None) -> str | None:
 
 def mint_access_token(user_id: str, email: str, settings: Settings, *, ttl_s: int = TOKEN_TTL_S) -> str:
     """The same claims Supabase Auth issues, signed with the local secret (dev and test modes only)."""
+    import jwt
+
     if settings.is_production:
         raise RuntimeError("tokens are minted by Supabase Auth in production")
     if not settings.SUPABASE_JWT_SECRET:

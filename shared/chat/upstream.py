@@ -11,12 +11,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from shared.config import get_settings
 from shared.problems import Problem, unavailable
-from shared.streaming import sse, tokens
+from shared.streaming import sse
+
+if TYPE_CHECKING:
+    import httpx
 
 # The bridge sends a heartbeat every 15 s; silence for longer than this means the stream is dead.
 READ_TIMEOUT_S = 60.0
@@ -41,6 +43,8 @@ class UpstreamError(Exception):
 def _http() -> httpx.Client:
     global _client
     if _client is None:
+        import httpx
+
         with _lock:
             if _client is None:
                 _client = httpx.Client(timeout=httpx.Timeout(10.0, read=READ_TIMEOUT_S),
@@ -51,6 +55,10 @@ def _http() -> httpx.Client:
 @contextmanager
 def open_turn_stream(target: MachineTarget, *, turn_id: str, session_key: str, message: str,
                      channel: str = "web") -> Iterator[Iterator[sse.Event | sse.Comment]]:
+    import httpx  # imported on the first turn, not at cold start
+
+    from shared.streaming import tokens
+
     settings = get_settings()
     if not settings.SSE_GATEWAY_URL or not settings.STREAM_TOKEN_PRIVATE_KEY:
         raise UpstreamError(unavailable("Chat streaming is not configured (SSE_GATEWAY_URL).", code="not-configured"))
