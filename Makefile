@@ -31,6 +31,7 @@ dev: install
 	$(VENV)/bin/openagents dev
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -25,7 +25,7 @@ class SignIn(BaseModel):
 
 class SignedIn(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
     user_id: UUID
 

@@ -54,7 +54,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from jobs.worker import run
 
-    return run(concurrency=args.concurrency)
+    return run(concurrency=args.concurrency, queues=args.queue or None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
     worker = sub.add_parser("worker", help="run a durable job worker")
     worker.add_argument("--concurrency", type=int, default=4)
+    worker.add_argument("--queue", action="append", metavar="NAME",
+                        help="only this queue (repeatable; default: every queue)")
     worker.set_defaults(func=_cmd_worker)
 
     args = parser.parse_args(argv)

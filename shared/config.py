@@ -42,10 +42,25 @@ class Settings(BaseSettings):
     FLY_ORG: str = "personal"
     FLY_REGION: str = "iad"
     AGENT_IMAGE: str = "registry.fly.io/openagents-agent:latest"
+    # Agent lifecycle (shared/lifecycle). FLY_PROXY_BASE is where machine traffic enters Fly's proxy
+    # (readiness and health probes, with `fly-force-instance-id`): `{app}` is replaced by the
+    # instance's app, so production's default is each app's public edge; locally it is the
+    # emulator's proxy URL. FLY_FALLBACK_REGIONS are tried in order after FLY_REGION on a capacity error.
+    FLY_PROXY_BASE: str = "https://{app}.fly.dev"
+    FLY_FALLBACK_REGIONS: str = "ord,ewr,sjc"
+    AGENT_VOLUME_GB: int = Field(default=1, ge=1)
+    LIFECYCLE_START_TIMEOUT_S: float = Field(default=120, gt=0, description="machine → `started`")
+    LIFECYCLE_READY_TIMEOUT_S: float = Field(default=180, gt=0, description="`started` → bridge /ready")
+    LIFECYCLE_RETRY_BASE_S: float = Field(default=2, gt=0, description="job retry backoff base")
+    HEALTH_CONCURRENCY: int = Field(default=64, ge=1, description="probes in flight during a sweep")
+    HEALTH_PROBE_TIMEOUT_S: float = Field(default=5, gt=0)
+    WORKER_HEARTBEAT_S: float = Field(default=10, gt=0)
+    WORKER_STALLED_AFTER_S: float = Field(default=30, gt=0, description="no heartbeat this long: jobs retried")
     OPENAGENTS_AGENT_RUNTIME: Literal["offline", "openclaw"] = "offline"
     SSE_GATEWAY_URL: str | None = None
     STREAM_TOKEN_PRIVATE_KEY: SecretStr | None = None  # API side: signs per-turn stream tokens
     STREAM_TOKEN_PUBLIC_KEY: str | None = None  # SSE gateway side: verifies them
+    CHAT_RESUME_GRACE_S: float = 10.0  # how long a turn runs on after its browser left, awaiting a resume
     SKILL_SIGNING_KEY: SecretStr | None = None
     SKILL_SIGNING_PUBLIC_KEYS: str | None = None
     STRIPE_SECRET_KEY: SecretStr | None = None

@@ -55,8 +55,8 @@ class TestDatabase:
 @pytest.fixture(scope="session")
 def database() -> Iterator[TestDatabase]:
     """A migrated database: $TEST_DATABASE_URL if given, else a throwaway local cluster."""
-    from shared.data import Database, migrate, set_db
     from shared.config import reset_settings
+    from shared.data import Database, migrate, set_db
 
     given = os.environ.get("TEST_DATABASE_URL")
     pg = None

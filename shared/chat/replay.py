@@ -22,6 +22,7 @@ POLL_S = 0.25
 HEARTBEAT_S = 15.0
 FOLLOW_MAX_S = 280.0  # under a serverless function's limit; clients reconnect
 TERMINAL = {"done", "error"}
+FOLLOW_MARK_S = 2.0
 
 
 def check_turn(user: User, turn_id: str) -> dict[str, Any]:
@@ -36,8 +37,14 @@ def replay_turn(user: User, turn_id: str, after: int) -> Iterator[bytes]:
     db = get_db()
     last_beat = time.monotonic()
     idle_polls = 0
+    last_mark = 0.0
     with db.listen("realtime") as listener:
         while True:
+            if time.monotonic() - last_mark >= FOLLOW_MARK_S:
+                # Tells the streaming function someone follows, so it runs the turn to its end.
+                with db.service() as tx:
+                    tx.execute("turn_followed", turn_id=turn_id)
+                last_mark = time.monotonic()
             with db.user(user.claims) as tx:
                 rows = tx.all("turn_events_after", turn_id=turn_id, after=after)
                 turn = tx.one("turn_for_user", turn_id=turn_id)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from shared import logs
@@ -24,7 +25,6 @@ from shared.problems import Problem, conflict, not_found
 from shared.streaming import sse
 
 log = logging.getLogger("openagents.chat")
-WAKE_STATES = {"suspended", "stopped"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +54,20 @@ def agent_price(instance: dict[str, Any], *, continuing_session: bool) -> int:
 
 
 def open_turn(user: User, req: ChatRequest) -> OpenedTurn:
-    db = get_db()
-    with db.service() as tx:
-        inst = tx.one("chat_instance", instance_id=req.instance_id, user_id=user.id)
-        if inst is None:
-            raise not_found("instance")
-        existing = tx.one("turn_by_client_id", user_id=user.id, client_message_id=req.client_message_id)
-    if existing is not None:
-        return _attached(user, inst, existing, req)
+    """One transaction: the instance, a repeated client_message_id, the 402 rule, then the session,
+    turn and both messages (so the first token is not kept waiting on several round trips)."""
     from shared.billing.ledger import require_credits
 
-    require_credits(user.id, agent_price(inst, continuing_session=req.session_id is not None))
+    db = get_db()
     try:
         with db.service() as tx:
+            inst = tx.one("chat_instance", instance_id=req.instance_id, user_id=user.id)
+            if inst is None:
+                raise not_found("instance")
+            existing = tx.one("turn_by_client_id", user_id=user.id, client_message_id=req.client_message_id)
+            if existing is not None:
+                return _attached(user, inst, existing, req)
+            require_credits(user.id, agent_price(inst, continuing_session=req.session_id is not None), tx=tx)
             if req.session_id is not None:
                 if tx.one("session_of_user", session_id=req.session_id, user_id=user.id,
                           instance_id=req.instance_id) is None:
@@ -141,24 +142,99 @@ def _settle(turn: OpenedTurn) -> int | None:
 
 def _reach_machine(turn: OpenedTurn, writer: TurnWriter) -> Generator[bytes, None, MachineTarget]:
     """Wakes the machine when needed (emitting `status {state: waking}`) and returns how to reach it."""
-    from shared.lifecycle import machine_target, wake
+    from shared.lifecycle import machine_target, needs_wake, wake
+    from shared.lifecycle.errors import LifecycleError
 
-    if turn.status in WAKE_STATES:
-        yield writer.emit("status", {"state": "waking"})
-        writer.flush()
-        wake(turn.instance_id)
-    elif turn.status != "running":
-        raise UpstreamError(conflict(f"The agent is {turn.status}; it cannot chat right now.", code="instance-not-running"))
-    return machine_target(turn.instance_id)
-
-
-def stream_turn(turn: OpenedTurn) -> Iterator[bytes]:
-    writer = TurnWriter(turn_id=turn.turn_id, session_id=turn.session_id, user_id=turn.user_id)
-    finished = False
     try:
+        if needs_wake(turn.status):
+            yield writer.emit("status", {"state": "waking"})
+            writer.flush()
+            wake(turn.instance_id)
+        elif turn.status != "running":
+            raise UpstreamError(conflict(f"The agent is {turn.status}; it cannot chat right now.",
+                                         code="instance-not-running"))
+        return _cached_target(turn.instance_id, machine_target)
+    except LifecycleError as exc:
+        problem = exc if isinstance(exc, Problem) else Problem(503, "Service Unavailable", str(exc),
+                                                                  code="instance-unavailable")
+        raise UpstreamError(problem) from None
+
+
+# A warm function reuses how to reach a machine for a while (a Vault read per turn otherwise); the
+# entry is dropped when reaching the machine fails.
+_TARGET_TTL_S = 30.0
+_targets: dict[str, tuple[float, MachineTarget]] = {}
+
+
+def _cached_target(instance_id: str, load: Any) -> MachineTarget:
+    hit = _targets.get(instance_id)
+    if hit is not None and time.monotonic() - hit[0] < _TARGET_TTL_S:
+        return hit[1]
+    target = load(instance_id)
+    _targets[instance_id] = (time.monotonic(), target)
+    return target
+
+
+class _Control:
+    """Shared by the relay and the connection to the browser: whether the browser is still there."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self.left_at: datetime | None = None
+        self._checked = 0.0
+        self._followed = False
+
+    def client_left(self) -> None:
+        self.left_at = datetime.now(UTC)
+
+    def should_cancel(self, turn_id: str) -> bool:
+        """After the browser left: keep going while a reconnected client follows the turn; cancel once
+        nobody has come back within the grace period."""
+        if self.left_at is None:
+            return False
+        now = time.monotonic()
+        if now - self._checked >= 0.5:
+            self._checked = now
+            with get_db().service() as tx:
+                self._followed = bool(tx.scalar("turn_follower_since", turn_id=turn_id, since=self.left_at))
+        if self._followed:
+            return False
+        return (datetime.now(UTC) - self.left_at).total_seconds() > self.grace_s
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def stream_turn(turn: OpenedTurn, *, grace_s: float | None = None) -> Iterator[bytes]:
+    """The browser's side: relays what `_relay` produces; when the browser goes away, the relay runs
+    on without it (see `_Control`), so a reload can resume the same turn."""
+    if grace_s is None:
+        from shared.config import get_settings
+
+        grace_s = get_settings().CHAT_RESUME_GRACE_S
+    control = _Control(grace_s)
+    relay = _relay(turn, control)
+    try:
+        for chunk in relay:
+            try:
+                yield chunk
+            except GeneratorExit:
+                control.client_left()
+                for _ in relay:  # no more yields to a closed connection: just finish the relay
+                    pass
+                return
+    finally:
+        relay.close()
+
+
+def _relay(turn: OpenedTurn, control: _Control) -> Iterator[bytes]:
+    writer = TurnWriter(turn_id=turn.turn_id, session_id=turn.session_id, user_id=turn.user_id)
+    try:
+        # Persisted with the first frame: the turn row already exists, and flushing here would put a
+        # round trip in front of the first token.
         yield writer.emit("session", {"session_id": turn.session_id, "turn_id": turn.turn_id,
                                       "message_id": turn.assistant_message_id})
-        writer.flush()
         target = yield from _reach_machine(turn, writer)
         started = time.monotonic()
         usage: dict[str, Any] | None = None
@@ -177,31 +253,34 @@ def stream_turn(turn: OpenedTurn) -> Iterator[bytes]:
                 elif ev.event in ("token", "status", "tool") and isinstance(ev.data, dict):
                     yield writer.emit(ev.event, ev.data)
                 writer.maybe_flush()
+                if control.should_cancel(turn.turn_id):
+                    # Leaving the `with` closes the upstream stream: the bridge cancels the run.
+                    raise _Cancelled
         if usage is None:
             raise UpstreamError(Problem(502, "Bad Gateway", "The agent's stream ended before it finished.",
                                         code="agent-stream-ended"))
         clean = _record_usage(turn, usage, time.monotonic() - started)
         writer.flush()
         _finish(turn, "done")
-        finished = True
         credits = _settle(turn)
         yield writer.emit("done", {"usage": clean, "credits": credits})
         writer.flush()
+    except _Cancelled:
+        writer.flush()
+        _finish(turn, "interrupted")
+        log.info("turn cancelled: the client left and did not come back")
     except UpstreamError as exc:
-        finished = True
+        _targets.pop(turn.instance_id, None)
         yield writer.emit("error", _problem_data(exc.problem))
         writer.flush()
         _finish(turn, "error", exc.problem.to_dict())
     except GeneratorExit:
-        # The browser went away: closing the upstream stream (done by the `with` above) cancels the
-        # run on the machine; what was used is settled by the reaper.
+        # Closed without draining (the server shut down): leave the turn to the reaper.
         writer.flush()
-        if not finished:
-            _finish(turn, "interrupted")
+        _finish(turn, "interrupted")
         raise
     except Exception:
         log.exception("chat turn failed")
-        finished = True
         yield writer.emit("error", _problem_data(Problem(500, "Internal Server Error",
                                                          "The turn failed on our side.", code="internal")))
         writer.flush()

@@ -10,8 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from shared.config import get_settings
 from shared.problems import Problem, unavailable
@@ -26,12 +25,17 @@ _client: httpx.Client | None = None
 _lock = threading.Lock()
 
 
-@dataclass(frozen=True, slots=True)
-class MachineTarget:
-    instance_id: str
-    app: str
-    machine_id: str
-    gateway_token: str
+class MachineTarget(Protocol):
+    """What `shared.lifecycle.machine_target` returns."""
+
+    @property
+    def instance_id(self) -> str: ...
+    @property
+    def app(self) -> str: ...
+    @property
+    def machine_id(self) -> str: ...
+    @property
+    def gateway_token(self) -> str: ...
 
 
 class UpstreamError(Exception):

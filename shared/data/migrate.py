@@ -39,9 +39,16 @@ def migrations() -> list[Migration]:
     return out
 
 
-def _is_supabase(conn: psycopg.Connection) -> bool:
-    return conn.execute("select to_regclass('auth.users') is not null and to_regnamespace('vault') is not null"
-                        " and to_regprocedure('realtime.send(jsonb,text,text,boolean)') is not null").fetchone()[0]
+_MARK = "openagents local bootstrap"
+
+
+def _needs_bootstrap(conn: psycopg.Connection) -> bool:
+    """True on a plain Postgres, and on one this bootstrap set up before (it is idempotent, so a
+    newer version of it is applied again); False on real Supabase, where the platform provides it."""
+    has_platform = conn.execute("select to_regclass('auth.users') is not null").fetchone()[0]
+    if not has_platform:
+        return True
+    return conn.execute("select obj_description('vault'::regnamespace, 'pg_namespace') = %s", (_MARK,)).fetchone()[0]
 
 
 def migrate(url: str, *, log=print) -> list[str]:
@@ -49,10 +56,11 @@ def migrate(url: str, *, log=print) -> list[str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            if not _is_supabase(conn):
+            if _needs_bootstrap(conn):
                 log("bootstrap: supplying Supabase's roles, auth, vault and realtime locally")
                 with conn.transaction():
                     conn.execute(BOOTSTRAP.read_text())
+                    conn.execute(f"comment on schema vault is '{_MARK}'")
             conn.execute("create schema if not exists supabase_migrations")
             conn.execute(
                 "create table if not exists supabase_migrations.schema_migrations"

@@ -77,6 +77,12 @@ def _banner(port: int, started: list[str]) -> str:
         "  then send `Authorization: Bearer <access_token>`.",
         f"  Browse agents: curl -s '{base}/api/agents?q=email'",
         "",
+        "Chat: hire an agent, then stream an answer:",
+        f"  curl -s -X POST {base}/api/instances -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\",
+        "       -d '{\"agent\": \"inbox-zero\"}'",
+        f"  curl -N -X POST {base}/api/chat/stream -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\",
+        "       -d '{\"instance_id\": \"<id>\", \"message\": \"hello\", \"client_message_id\": \"m1\"}'",
+        "",
         "Ctrl-C stops everything started here; data stays in .data/.",
         "",
     ]
@@ -127,6 +133,26 @@ def run_dev(port: int | None = None) -> int:
             started.append(f"Stripe (fake)     {stripe_env['STRIPE_API_BASE']}  (checkout pages are served there)")
         else:
             started.append("Stripe            $STRIPE_SECRET_KEY")
+
+        if not os.environ.get("FLY_API_BASE"):
+            from shared.local.fly_dev import ensure_sse_gateway, start_fly
+
+            runtime = os.environ.get("OPENAGENTS_AGENT_RUNTIME", "offline")
+            openclaw = None
+            if runtime == "openclaw":
+                from shared.local.openclaw_runtime import install
+
+                print("OPENAGENTS_AGENT_RUNTIME=openclaw: installing Node and OpenClaw (once, cached)…", flush=True)
+                openclaw = install()
+            emu, fly_env = start_fly(data_dir=DATA_DIR / "fly", token=os.environ["FLY_API_TOKEN"], runtime=runtime,
+                                     openclaw=openclaw)
+            stops.append(emu.stop)
+            os.environ.update(fly_env)
+            ensure_sse_gateway(emu.client(), os.environ["STREAM_TOKEN_PUBLIC_KEY"])
+            started.append(f"Fly (emulator)    {emu.url}  proxy {emu.proxy_url}  (agent runtime: {runtime})")
+            started.append(f"SSE gateway       {fly_env['SSE_GATEWAY_URL']}")
+        else:
+            started.append("Fly               $FLY_API_BASE")
 
         from shared.config import reset_settings
 

@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import uuid
-from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -78,6 +77,7 @@ def create_app(import_name: str, routers: list[Router]) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False  # a redirect would answer 308 instead of a problem
 
     @app.before_request
     def _start() -> None:

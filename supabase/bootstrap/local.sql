@@ -148,7 +148,10 @@ revoke all on vault.decrypted_secrets from public;
 grant usage on schema vault to service_role;
 grant execute on function vault.create_secret(text, text, text, uuid), vault.update_secret(uuid, text, text, text, uuid) to service_role;
 grant select on vault.decrypted_secrets to service_role;
-grant delete on vault.secrets to service_role;
+-- A view's functions run with the caller's rights: service_role reads decrypted_secrets on Supabase,
+-- so it must be able to run the decryption behind the view here too.
+grant execute on function vault._decrypt(text) to service_role;
+grant select, delete on vault.secrets to service_role;  -- as Supabase grants it (a delete by id reads the id)
 
 -- realtime -----------------------------------------------------------------------------------------
 -- realtime.send stores the broadcast and, locally, delivers it with pg_notify on channel `realtime`

@@ -15,11 +15,18 @@ from shared.local.postgres import free_port
 from tests.harness import RECORDER
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def running_stack(database: Any) -> Iterator[str]:
-    """`openagents dev` as a user runs it, pointed at the test database, on a free port."""
+    """`openagents dev` as a user runs it, on a free port, with a database of its own in the test
+    cluster (its job worker must not pick up other tests' jobs)."""
+    from shared.data import migrate
+
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database.url, "PORT": str(port)}
+    migrate.create_database(database.admin_url, "openagents_e2e")
+    url = database.admin_url.rsplit("/", 1)[0] + "/openagents_e2e"
+    # As on a fresh machine: no Stripe keys, so `openagents dev` runs its local Stripe fake.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
+    env.update({"DATABASE_URL": url, "PORT": str(port)})
     log_file = tempfile.NamedTemporaryFile(prefix="oa-e2e-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "dev"], env=env,
                             stdout=log_file, stderr=subprocess.STDOUT, text=True)

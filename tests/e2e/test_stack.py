@@ -19,3 +19,44 @@ def test_health_sign_in_and_marketplace_over_http(running_stack):
         assert http.get("/functions/v1/unknown").status_code == 404
         doc = http.get("/api/openapi.json").json()
         assert "/api/agents/{slug}" in doc["paths"]
+
+
+def _wait(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_hire_chat_and_pay_over_http(running_stack):
+    """What `make dev` promises: a hired agent goes running, streams an answer that is paid for in
+    credits, and a plan bought through (fake) Stripe Checkout turns into credits via the webhook."""
+    from shared.streaming import sse
+
+    with HttpClient(running_stack) as http:
+        token = http.post("/api/dev/sign-in", json={"email": "e2e-buyer@test.openagents.dev"}).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        inst = http.post("/api/instances", json={"agent": "inbox-zero"}, headers=auth).json()
+        _wait(lambda: http.get(f"/api/instances/{inst['id']}", headers=auth).json()["status"] == "running")
+        before = http.get("/api/credits", headers=auth).json()["balance"]["available"]
+        body = {"instance_id": inst["id"], "message": "hello from e2e", "client_message_id": "e2e-1"}
+        with http.stream("POST", "/api/chat/stream", json=body, headers=auth) as resp:
+            events = [e for e in sse.parse(resp.iter_lines()) if isinstance(e, sse.Event)]
+        assert events[0].event == "session" and events[-1].event == "done"
+        charged = events[-1].data["credits"]
+        after = http.get("/api/credits", headers=auth).json()["balance"]["available"]
+        assert charged > 0 and before - after == charged
+
+        checkout = http.post("/api/billing/checkout", json={"plan": "pro"}, headers=auth)
+        assert checkout.status_code == 200, checkout.text
+        url = checkout.json()["url"]
+        base, session_id = url.rsplit("/checkout/", 1)
+        done = http.post(f"{base}/_fake/checkout/{session_id}/complete", json={})
+        assert done.status_code == 200, done.text
+        balance = _wait(lambda: (b := http.get("/api/credits", headers=auth).json()["balance"])["available"] > after and b)
+        assert balance["plan"] == "pro" and balance["available"] >= 4000

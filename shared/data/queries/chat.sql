@@ -109,3 +109,13 @@ select i.id from public.agent_instances i where i.id = %(instance_id)s;
 
 -- name: realtime_message_by_id
 select payload, event, topic from realtime.messages where id = %(id)s::uuid;
+
+-- name: turn_followed
+update public.turns set followed_at = now() where id = %(turn_id)s and status = 'streaming';
+
+-- name: turn_follower_since
+select coalesce(followed_at >= %(since)s::timestamptz, false) as followed from public.turns where id = %(turn_id)s;
+
+-- name: instance_status_for_user
+select i.id, i.status::text as status from public.agent_instances i
+where i.id = %(instance_id)s and i.status <> 'destroyed';

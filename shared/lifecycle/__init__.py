@@ -1,0 +1,33 @@
+"""Agent lifecycle on Fly (ARCHITECTURE §4): hire → provision → suspend/wake → health → reconcile →
+idle stop → update → destroy.
+
+Modules (import what you use; this package imports nothing eagerly, so API cold starts stay light):
+
+    instances      the API's logic: hire, list/get/patch, ask for an action (checked, then deferred)
+    notifications  the user's notifications
+    states         the state machine: every transition and its allowed-from set
+    locks          the per-instance lock (advisory, transaction-scoped) all operations share
+    provision      the provision saga (resumable, region fallback, cleanup on final failure)
+    actions        start / stop / suspend / restart (and idle stop) as run by jobs
+    destroy        destroying → … → destroyed
+    wake           wake(instance_id) and machine_target(instance_id): what chat and relays call
+    health         the health-check sweep
+    reconcile      database vs Fly: drift repaired, orphans deleted
+    idle           idle shutdown by plan threshold
+    update         the update primitive (stop → new config → start; waits for streaming turns)
+    machines       driving one machine on Fly (start/stop/suspend with waits, its config)
+    probe          reaching the bridge through Fly's proxy (readiness, liveness)
+    gateway        the per-instance gateway token in Vault
+    names          Fly resource names derived from the instance id
+    config         settings and the Fly client factory
+    store          the lifecycle's reads and writes (service role)
+    errors         the exception tree
+
+The jobs that run all this are in `jobs/lifecycle.py` (queue `lifecycle`).
+"""
+
+# What chat and relays call. Imported here (the module is light: the Fly client loads on first use)
+# so that `shared.lifecycle.wake` names the function, not the module of the same name.
+from shared.lifecycle.wake import MachineTarget, machine_target, needs_wake, wake
+
+__all__ = ["MachineTarget", "machine_target", "needs_wake", "wake"]

@@ -1,0 +1,37 @@
+"""Names of an instance's Fly resources, derived from the instance id.
+
+Deterministic names are what make the saga idempotent and cleanup complete: a retry (or a cleanup
+after a crash that lost the recorded ids) finds the app by name, and reconcile maps any app back to
+its instance without a lookup table.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+APP_PREFIX = "oa-"
+VOLUME_NAME = "data"  # one volume per app: Fly volume names are [a-z0-9_]{1,30} and need not be unique
+MACHINE_NAME = "agent"  # unique within the app, so an ambiguous create is resolved by name
+_APP = re.compile(r"^oa-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+
+
+def app_name(instance_id: str) -> str:
+    """`oa-<uuid>` (39 characters; Fly allows 63)."""
+    return f"{APP_PREFIX}{uuid.UUID(str(instance_id))}"
+
+
+def network_name(instance_id: str) -> str:
+    """Each app gets its own 6PN network, so tenants cannot reach each other's machines."""
+    return f"{APP_PREFIX}net-{uuid.UUID(str(instance_id))}"
+
+
+def instance_of_app(name: str) -> str | None:
+    """The instance id an app name belongs to, or None for apps that are not ours."""
+    m = _APP.match(name)
+    return m.group(1) if m else None
+
+
+def lock_name(instance_id: str) -> str:
+    """The procrastinate job lock shared by every job of one instance."""
+    return f"instance:{instance_id}"

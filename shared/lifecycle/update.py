@@ -1,0 +1,65 @@
+"""The update primitive (ARCHITECTURE §4): stop → update the machine config → start, for rolling a
+new agent version or base image out to an instance. The publish flow defers `update_instance`; this
+only moves the machine.
+
+- It waits while a turn of the instance is streaming (`TurnStreaming`: the job defers itself again a
+  little later instead of cutting the answer off).
+- An instance that was running or suspended is started again and waits for readiness; a stopped one
+  stays stopped and picks the new config up at its next start.
+- Writing the version's files to the volume (PUT /v1/bundle on the bridge, which keeps the files the
+  user edited) belongs to the publish flow once the machine is up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+from shared import logs
+from shared.data import get_db
+from shared.lifecycle import gateway, machines, store
+from shared.lifecycle.config import fly_client, lifecycle_config
+from shared.lifecycle.errors import LifecycleError
+from shared.lifecycle.locks import instance_lock
+from shared.lifecycle.states import UPDATED
+
+log = logging.getLogger("openagents.lifecycle")
+
+class TurnStreaming(LifecycleError):
+    """A turn is streaming on the instance: try the update again later."""
+
+
+def streaming(instance_id: str) -> bool:
+    with get_db().service() as tx:
+        return bool(tx.scalar("instance_streaming", id=str(instance_id)))
+
+
+def update(instance_id: str, *, version_id: str | None = None, image: str | None = None) -> str:
+    cfg = lifecycle_config()
+    if image:
+        cfg = replace(cfg, image=image)
+    with instance_lock(instance_id), fly_client() as fly:
+        row = store.load(instance_id)
+        if row is None:
+            return "gone"
+        if not UPDATED.permits(row.status) or not row.fly_app or not row.fly_machine_id or not row.fly_volume_id:
+            return f"skipped ({row.status})"
+        if streaming(instance_id):
+            raise TurnStreaming(f"instance {instance_id} has a turn streaming")
+        token = gateway.ensure_token(instance_id)
+        machines.stop_and_wait(fly, row.fly_app, row.fly_machine_id, time.monotonic() + cfg.start_timeout_s)
+        config = machines.machine_config(cfg, row.key, token, row.fly_volume_id, row.memory_mb)
+        fly.update_machine(row.fly_app, row.fly_machine_id, config, skip_launch=True)
+        machines.wait_settled(fly, row.fly_app, row.fly_machine_id, time.monotonic() + cfg.start_timeout_s)
+        if version_id:
+            with get_db().service() as tx:
+                tx.execute("instance_set_version", id=row.key, version_id=version_id)
+        if row.status == "stopped":
+            outcome = "updated (stopped)"
+        else:
+            machines.start_ready(fly, cfg, row.fly_app, row.fly_machine_id, token)
+            store.transition(row.key, UPDATED, reset_health=True)
+            outcome = "updated"
+    logs.log(log, logging.INFO, "instance updated", instance_id=instance_id, version_id=version_id, outcome=outcome)
+    return outcome

@@ -1,0 +1,123 @@
+"""What chat and relays call before talking to an instance's machine.
+
+    from shared.lifecycle.wake import wake, machine_target
+
+    instance = wake(instance_id)                    # suspended/stopped → started + bridge ready → running
+    app, machine_id, token = machine_target(instance_id)
+
+`wake` takes the same per-instance lock as every lifecycle job, so it never interleaves with a
+provision, stop, update or destroy of the same instance (it waits for one in progress, up to its
+timeout). A `running` instance returns at once: if Fly has meanwhile suspended it on its own, Fly's
+proxy resumes it on the first request (autostart), as it would for any traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from shared import logs
+from shared.data import get_db
+from shared.lifecycle import gateway, store
+from shared.lifecycle.config import fly_client, lifecycle_config
+from shared.lifecycle.errors import InstanceBusy, InstanceNotFound, InstanceUnavailable
+from shared.lifecycle.locks import instance_lock
+from shared.lifecycle.states import WAKE
+
+log = logging.getLogger("openagents.lifecycle")
+
+WAKEABLE = frozenset({"suspended", "stopped"})
+
+
+@dataclass(frozen=True, slots=True)
+class MachineTarget:
+    """How to reach an instance's machine. Unpacks as `(fly_app, machine_id, gateway_token)`; `app`
+    and `instance_id` are there too (what the stream token names). The token never shows in repr."""
+
+    instance_id: str
+    fly_app: str
+    machine_id: str
+    gateway_token: str = field(repr=False)
+
+    @property
+    def app(self) -> str:
+        return self.fly_app
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.fly_app, self.machine_id, self.gateway_token))
+
+
+def needs_wake(status: str) -> bool:
+    """Whether chat should show `status {state: "waking"}` and call `wake` first."""
+    return status in WAKEABLE
+
+
+def _unavailable(status: str) -> InstanceUnavailable:
+    if status == "provisioning":
+        return InstanceUnavailable("The agent is still being set up; try again in a moment.")
+    if status == "error":
+        return InstanceUnavailable("The agent is in error; restart it first.")
+    return InstanceUnavailable(f"The agent is {status}.")
+
+
+def wake(instance_id: str, *, timeout_s: float | None = None) -> store.InstanceRow:
+    """Bring the instance to `running` (machine started, bridge ready) and touch `last_active_at`.
+
+    Raises `InstanceNotFound`, `InstanceUnavailable` (provisioning, error, destroying/destroyed, or the
+    machine did not come up in time) or `InstanceBusy` (another operation held the lock too long).
+    """
+    row = store.load(instance_id)
+    if row is None:
+        raise InstanceNotFound()
+    if row.status == "running":
+        store.touch(instance_id)
+        return row
+    if row.status not in WAKEABLE:
+        raise _unavailable(row.status)
+    from shared.fly.errors import FlyAPIError  # the Fly client loads only when a machine must be woken
+    from shared.lifecycle import machines
+
+    cfg = lifecycle_config()
+    budget = timeout_s if timeout_s is not None else cfg.start_timeout_s + cfg.ready_timeout_s
+    deadline = time.monotonic() + budget
+    started = time.monotonic()
+    with instance_lock(instance_id, wait_s=budget), fly_client() as fly:
+        row = store.load(instance_id)
+        if row is None:
+            raise InstanceNotFound()
+        if row.status == "running":
+            store.touch(instance_id)
+            return row
+        if row.status not in WAKEABLE or not row.fly_app or not row.fly_machine_id:
+            raise _unavailable(row.status)
+        token = gateway.read_token(str(row.gateway_token_secret_id) if row.gateway_token_secret_id else None)
+        try:
+            machines.start_ready(fly, cfg, row.fly_app, row.fly_machine_id, token,
+                                 deadline_s=max(1.0, deadline - time.monotonic()))
+        except (machines.MachineNotReady, FlyAPIError) as e:
+            raise InstanceUnavailable(f"The agent could not be woken: {e}") from e
+        store.transition(row.key, WAKE, reset_health=True, touch=True)
+    logs.log(log, logging.INFO, "instance woken", instance_id=instance_id,
+             ms=round((time.monotonic() - started) * 1000))
+    woken = store.load(instance_id)
+    assert woken is not None
+    return woken
+
+
+def machine_target(instance_id: str) -> MachineTarget:
+    """The app, machine id and gateway token chat needs to reach the machine (token from Vault, as
+    service role). Raises `InstanceNotFound`, or `InstanceUnavailable` when it has no machine."""
+    if not store.valid_id(instance_id):
+        raise InstanceNotFound()
+    with get_db().service() as tx:
+        row = tx.one("instance_target", id=str(instance_id))
+    if row is None:
+        raise InstanceNotFound()
+    if not row["fly_app"] or not row["fly_machine_id"] or not row["gateway_token"]:
+        raise _unavailable(row["status"])
+    return MachineTarget(str(instance_id), row["fly_app"], row["fly_machine_id"], row["gateway_token"])
+
+
+__all__ = ["InstanceBusy", "MachineTarget", "machine_target", "needs_wake", "wake"]
