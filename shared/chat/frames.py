@@ -26,6 +26,7 @@ class TurnWriter:
         self._text: list[str] = []
         self._tools: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
+        self._interval = frame_s
         self._urgent = False
 
     def emit(self, event: str, data: Any) -> bytes:
@@ -41,7 +42,7 @@ class TurnWriter:
         return sse.encode(event, data, self.seq)
 
     def maybe_flush(self) -> None:
-        if self._pending and (self._urgent or time.monotonic() - self._last_flush >= self.frame_s):
+        if self._pending and (self._urgent or time.monotonic() - self._last_flush >= self._interval):
             self.flush()
 
     def flush(self) -> None:
@@ -49,13 +50,12 @@ class TurnWriter:
             return
         events, text, tools = self._pending, "".join(self._text), self._tools
         self._pending, self._text, self._tools, self._urgent = [], [], [], False
-        self._last_flush = time.monotonic()
+        started = self._last_flush = time.monotonic()
         payload = {"turn_id": self.turn_id, "session_id": self.session_id,
                    "events": [{"id": e["seq"], "event": e["event"], "data": e["data"]} for e in events]}
         with get_db().service() as tx:
-            tx.execute("turn_events_insert", turn_id=self.turn_id, user_id=self.user_id,
-                       events=json.dumps(events, default=str))
-            tx.execute("turn_frame_update", turn_id=self.turn_id, last_seq=self.seq, text=text,
-                       tools=json.dumps(tools, default=str))
-            tx.scalar("realtime_send", payload=json.dumps(payload, default=str), event="turn",
-                      topic=f"session:{self.session_id}")
+            tx.one("turn_frame", turn_id=self.turn_id, user_id=self.user_id, events=json.dumps(events, default=str),
+                   last_seq=self.seq, text=text, tools=json.dumps(tools, default=str),
+                   payload=json.dumps(payload, default=str), topic=f"session:{self.session_id}")
+        # Under load a frame write slows down; frames then grow instead of the database queue.
+        self._interval = max(self.frame_s, 3 * (time.monotonic() - started))

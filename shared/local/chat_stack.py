@@ -20,8 +20,11 @@ class LocalChat:
 
 
 def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline", openclaw: Any = None,
-                     machine_env: dict[str, str] | None = None, grace_s: float = 10.0) -> LocalChat:
-    """Starts everything; the caller applies `env` (then `reset_settings()`) before using the API."""
+                     machine_env: dict[str, str] | None = None, grace_s: float = 10.0,
+                     api_process_env: dict[str, str] | None = None) -> LocalChat:
+    """Starts everything; the caller applies `env` (then `reset_settings()`) before using the API.
+    With `api_process_env` (the environment for it, e.g. `os.environ` + DATABASE_URL) the API runs
+    in a process of its own instead of a thread, as serverless functions do."""
     from werkzeug.serving import make_server
 
     from shared.local.fly_dev import ensure_sse_gateway, start_fly
@@ -38,12 +41,37 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
            "AGENT_IMAGE": "registry.fly.io/openagents-agent:local", "FLY_REGION": "iad",
            "LIFECYCLE_START_TIMEOUT_S": "60", "LIFECYCLE_READY_TIMEOUT_S": "90", "LIFECYCLE_RETRY_BASE_S": "0.05",
            "CHAT_RESUME_GRACE_S": str(grace_s), "OPENAGENTS_AGENT_RUNTIME": runtime}
-    server = make_server("127.0.0.1", port, VercelDispatcher(), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True, name="api").start()
+    if api_process_env is not None:
+        import subprocess
+        import sys
 
-    def stop() -> None:
-        server.shutdown()
-        fly.stop()
+        import httpx
+
+        proc = subprocess.Popen([sys.executable, "-m", "shared.local.serve", "--port", str(port)],
+                                env={**api_process_env, **env, "LOG_LEVEL": "WARNING"})
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                fly.stop()
+                raise RuntimeError("the API process did not come up")
+            time.sleep(0.1)
+
+        def stop() -> None:
+            proc.terminate()
+            proc.wait(timeout=10)
+            fly.stop()
+    else:
+        server = make_server("127.0.0.1", port, VercelDispatcher(), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True, name="api").start()
+
+        def stop() -> None:
+            server.shutdown()
+            fly.stop()
 
     return LocalChat(base_url=f"http://127.0.0.1:{port}", fly=fly, env=env, stop=stop)
 

@@ -39,25 +39,27 @@ where id = %(turn_id)s;
 -- name: session_touch
 update public.sessions set last_message_at = now() where id = %(session_id)s;
 
--- name: turn_events_insert
--- One statement per frame (~50 ms), not a row per round trip; replays are idempotent.
-insert into public.turn_events (turn_id, seq, user_id, event, data)
-select %(turn_id)s, e.seq, %(user_id)s, e.event, e.data
-from jsonb_to_recordset(%(events)s::jsonb) as e(seq int, event text, data jsonb)
-on conflict (turn_id, seq) do nothing;
-
--- name: turn_frame_update
-with t as (
+-- name: turn_frame
+-- One frame (~50 ms of events) in one statement and one round trip: the events, the turn's last id,
+-- the growing assistant message, and the Realtime broadcast on `session:{id}`.
+with ev as (
+  insert into public.turn_events (turn_id, seq, user_id, event, data)
+  select %(turn_id)s, e.seq, %(user_id)s, e.event, e.data
+  from jsonb_to_recordset(%(events)s::jsonb) as e(seq int, event text, data jsonb)
+  on conflict (turn_id, seq) do nothing
+  returning 1
+), t as (
   update public.turns set last_seq = greatest(last_seq, %(last_seq)s)
   where id = %(turn_id)s
   returning assistant_message_id
+), m as (
+  update public.messages msg
+  set content = msg.content || %(text)s, tool_events = msg.tool_events || %(tools)s::jsonb
+  from t where msg.id = t.assistant_message_id
+  returning 1
 )
-update public.messages m
-set content = m.content || %(text)s, tool_events = m.tool_events || %(tools)s::jsonb
-from t where m.id = t.assistant_message_id;
-
--- name: realtime_send
-select realtime.send(%(payload)s::jsonb, %(event)s, %(topic)s, true);
+select (select count(*) from ev) as written, (select count(*) from m) as grown,
+       realtime.send(%(payload)s::jsonb, 'turn', %(topic)s, true) as sent;
 
 -- name: turn_finish
 update public.turns set status = %(status)s::public.turn_status, finished_at = now(), error = %(error)s::jsonb
