@@ -52,6 +52,19 @@ def test_hire_chat_and_pay_over_http(running_stack):
         after = http.get("/api/credits", headers=auth).json()["balance"]["available"]
         assert charged > 0 and before - after == charged
 
+        # Suspend, then a chat wakes it (status waking first), then destroy keeps the history.
+        assert http.post(f"/api/instances/{inst['id']}/suspend", headers=auth).status_code == 202
+        _wait(lambda: http.get(f"/api/instances/{inst['id']}", headers=auth).json()["status"] == "suspended")
+        body = {"instance_id": inst["id"], "message": "are you there?", "client_message_id": "e2e-2"}
+        with http.stream("POST", "/api/chat/stream", json=body, headers=auth) as resp:
+            woken = [e for e in sse.parse(resp.iter_lines()) if isinstance(e, sse.Event)]
+        assert woken[1].data == {"state": "waking"} and woken[-1].event == "done"
+        session_id = woken[0].data["session_id"]
+        assert http.delete(f"/api/instances/{inst['id']}", headers=auth).status_code == 202
+        _wait(lambda: http.get(f"/api/instances/{inst['id']}", headers=auth).json()["status"] == "destroyed")
+        assert len(http.get(f"/api/sessions/{session_id}/messages", headers=auth).json()["items"]) == 2
+        after = http.get("/api/credits", headers=auth).json()["balance"]["available"]
+
         checkout = http.post("/api/billing/checkout", json={"plan": "pro"}, headers=auth)
         assert checkout.status_code == 200, checkout.text
         url = checkout.json()["url"]
