@@ -228,9 +228,13 @@ def warm_hire(ctx: Context) -> Result:
     tag = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="oa-bench-warm-"))
     os.environ["LOG_LEVEL"] = "WARNING"
+    jwt = os.environ.get("SUPABASE_JWT_SECRET") or "bench-jwt-secret-0123456789abcdef"
+    # The API in its own process (as a function runs); the worker (claim, refill) is this process.
     local = start_local_chat(tmp, fly_token="bench-fly-token", machine_env={
-        "OFFLINE_TOKEN_INTERVAL_MS": str(PACE_MS), "OFFLINE_TOKENS": "20"}, grace_s=1)
-    os.environ.update({**local.env, "DATABASE_URL": bdb.url, "WARM_POOL_SIZE": "0"})
+        "OFFLINE_TOKEN_INTERVAL_MS": str(PACE_MS), "OFFLINE_TOKENS": "20"}, grace_s=1,
+        api_process_env={**os.environ, "DATABASE_URL": bdb.url, "OPENAGENTS_ENV": "test", "SUPABASE_JWT_SECRET": jwt})
+    os.environ.update({**local.env, "DATABASE_URL": bdb.url, "OPENAGENTS_ENV": "test", "SUPABASE_JWT_SECRET": jwt,
+                       "WARM_POOL_SIZE": "0"})
     reset_settings()
     try:
         with _default_db(bdb.url, 24) as db:

@@ -10,7 +10,9 @@ Retries: `LifecycleRetry` backs off exponentially from LIFECYCLE_RETRY_BASE_S (r
 fails, so tests can shrink it) and only for failures worth retrying; when a provision or an action
 runs for the last time it settles the instance (`error` + notification) instead of raising.
 The scheduled sweeps (health check, reconcile, idle shutdown) are procrastinate periodic tasks and
-Vercel Cron targets, both from `shared.schedules.SCHEDULES`.
+Vercel Cron targets, both from `shared.schedules.SCHEDULES`. The warm-pool refill runs every minute as
+a periodic task of the workers (and is deferred by every claim); it shares the job lock `warm-pool`, so
+two never run at once.
 """
 
 from __future__ import annotations
@@ -155,3 +157,12 @@ def idle_shutdown(timestamp: int | None = None) -> dict[str, Any]:
     from shared.lifecycle.idle import idle_shutdown as run
 
     return run().model_dump()
+
+
+@app.periodic(cron="* * * * *", periodic_id="refill-warm-pool")
+@app.task(name="refill_warm_pool", queue=QUEUE, lock="warm-pool", queueing_lock="refill_warm_pool")
+def refill_warm_pool(timestamp: int | None = None) -> dict[str, Any]:
+    """Every minute and after each claim: keep WARM_POOL_SIZE suspended units ready for hires."""
+    from shared.lifecycle.warm_pool import refill
+
+    return refill().model_dump()

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     LIFECYCLE_RETRY_BASE_S: float = Field(default=2, gt=0, description="job retry backoff base")
     HEALTH_CONCURRENCY: int = Field(default=64, ge=1, description="probes in flight during a sweep")
     HEALTH_PROBE_TIMEOUT_S: float = Field(default=5, gt=0)
+    WARM_POOL_SIZE: int = Field(default=0, ge=0, le=1000,
+                                description="pre-made suspended agent units kept ready for hires (0 = off)")
     WORKER_HEARTBEAT_S: float = Field(default=10, gt=0)
     WORKER_STALLED_AFTER_S: float = Field(default=30, gt=0, description="no heartbeat this long: jobs retried")
     OPENAGENTS_AGENT_RUNTIME: Literal["offline", "openclaw"] = "offline"

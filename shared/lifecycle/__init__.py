@@ -1,5 +1,5 @@
-"""Agent lifecycle on Fly (ARCHITECTURE §4): hire → provision → suspend/wake → health → reconcile →
-idle stop → update → destroy.
+"""Agent lifecycle on Fly (ARCHITECTURE §4): hire → provision (or claim a warm-pool unit) → suspend/wake →
+health → reconcile → idle stop → update → destroy.
 
 Modules (import what you use; this package imports nothing eagerly, so API cold starts stay light):
 
@@ -8,6 +8,8 @@ Modules (import what you use; this package imports nothing eagerly, so API cold 
     states         the state machine: every transition and its allowed-from set
     locks          the per-instance lock (advisory, transaction-scoped) all operations share
     provision      the provision saga (resumable, region fallback, cleanup on final failure)
+    warm_pool      pre-made suspended units: the refill job, and the claim a hire's provisioning tries first
+    bundle         pushing an agent version's files to the bridge (PUT /v1/bundle) once a machine is up
     actions        start / stop / suspend / restart (and idle stop) as run by jobs
     destroy        destroying → … → destroyed
     wake           wake(instance_id) and machine_target(instance_id): what chat and relays call

@@ -7,6 +7,7 @@ local stack repoint them), and the Fly client factory.
                                              (default https://{app}.fly.dev; locally the emulator's proxy)
     AGENT_IMAGE, AGENT_VOLUME_GB             what a machine runs and its /data volume size
     LIFECYCLE_START_TIMEOUT_S / _READY_TIMEOUT_S / _RETRY_BASE_S, HEALTH_CONCURRENCY, HEALTH_PROBE_TIMEOUT_S
+    WARM_POOL_SIZE                           suspended units kept for hires (warm_pool.py; 0 = off)
 """
 
 from __future__ import annotations

@@ -21,27 +21,36 @@ def ensure_token(instance_id: str) -> str:
     Creating the secret and recording its id are one transaction, and the secret's name is unique,
     so a crash or a concurrent call can never leave two tokens for one instance.
     """
+    return _ensure(secret_name(instance_id), "instance_row", "instance_set_gateway_secret", instance_id)
+
+
+def ensure_unit_token(unit_id: str) -> str:
+    """A warm-pool unit's own token (`instance-gateway:pool-<unit id>`), made the same way; the hire
+    that claims the unit takes the secret over (the machine already has it in its env)."""
+    return _ensure(secret_name(f"pool-{unit_id}"), "warm_pool_unit", "warm_pool_set_gateway_secret", unit_id)
+
+
+def _ensure(name: str, row_query: str, record_query: str, owner_id: str) -> str:
     from psycopg import errors
 
     with get_db().service() as tx:
-        row = tx.one("instance_row", id=str(instance_id))
+        row = tx.one(row_query, id=str(owner_id))
         if row is not None and row["gateway_token_secret_id"] is not None:
             value = tx.scalar("vault_secret_value", id=row["gateway_token_secret_id"])
             if value:
                 return str(value)
-    name = secret_name(instance_id)
     try:
         with get_db().service() as tx:
             token = "gw_" + secrets.token_urlsafe(32)
             secret_id = tx.scalar("vault_create_secret", secret=token, secret_name=name,
                                   description="OpenAgents instance gateway token")
-            tx.execute("instance_set_gateway_secret", id=str(instance_id), secret_id=secret_id)
+            tx.execute(record_query, id=str(owner_id), secret_id=secret_id)
             return token
     except errors.UniqueViolation:
         # Made by an earlier attempt whose id was not recorded: adopt it.
         with get_db().service() as tx:
             secret_id = tx.scalar("vault_secret_id_by_name", secret_name=name)
-            tx.execute("instance_set_gateway_secret", id=str(instance_id), secret_id=secret_id)
+            tx.execute(record_query, id=str(owner_id), secret_id=secret_id)
             return str(tx.scalar("vault_secret_value", id=secret_id))
 
 

@@ -37,10 +37,17 @@ def machine_env(cfg: LifecycleConfig, instance_id: str, token: str) -> dict[str,
     return env
 
 
-def machine_config(cfg: LifecycleConfig, instance_id: str, token: str, volume_id: str, memory_mb: int) -> MachineConfig:
-    memory = max(512, -(-int(memory_mb) // 256) * 256)  # Fly wants multiples of 256 MB
-    return build_agent_machine_config(cfg.image, machine_env(cfg, instance_id, token), volume_id, memory,
-                                      BRIDGE_PORT, metadata={INSTANCE_METADATA_KEY: instance_id})
+def machine_memory(memory_mb: int) -> int:
+    return max(512, -(-int(memory_mb) // 256) * 256)  # Fly wants multiples of 256 MB
+
+
+def machine_config(cfg: LifecycleConfig, instance_id: str, token: str, volume_id: str, memory_mb: int,
+                   *, metadata: dict[str, str] | None = None) -> MachineConfig:
+    """`instance_id` names the owner in the env and in `openagents_instance` metadata (a warm-pool
+    unit passes `pool-<unit id>` until a hire claims it); `metadata` adds keys."""
+    return build_agent_machine_config(cfg.image, machine_env(cfg, instance_id, token), volume_id,
+                                      machine_memory(memory_mb), BRIDGE_PORT,
+                                      metadata={**(metadata or {}), INSTANCE_METADATA_KEY: instance_id})
 
 
 def state_of(fly: FlyClient, app: str, machine_id: str) -> str:

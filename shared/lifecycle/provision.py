@@ -7,6 +7,13 @@ where the last one stopped and never makes a second app, volume or machine. A ca
 the volume and machine to the next region (FLY_FALLBACK_REGIONS). Transient failures make the job
 retry with backoff; on the last attempt, or a failure retrying cannot fix, everything made so far is
 deleted and the instance ends in `error` with the stage and a readable reason, and the user is told.
+
+With the warm pool on (WARM_POOL_SIZE > 0), a hire whose instance has nothing made yet first claims a
+ready pool unit (`warm_pool.claim`): its app, volume, machine and gateway token become the instance's,
+recorded as if the steps had made them, so the same steps then find them all and only resume the
+suspended machine. Once the machine is ready the agent version's files are pushed to the bridge
+(`bundle.push_bundle`); a failed push fails the attempt like any other step. The steps are also what a
+pool unit's build runs (`warm_pool.UnitBuild` overrides where ids are recorded and the metadata).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from shared.fly.errors import (
     FlyNotFound,
     FlyTransientError,
 )
-from shared.lifecycle import gateway, machines, names, store
+from shared.fly.models import MachineConfig
+from shared.lifecycle import bundle, gateway, machines, names, store
 from shared.lifecycle.config import LifecycleConfig, fly_client, lifecycle_config
 from shared.lifecycle.errors import InstanceBusy, InstanceChanged, LifecycleError, ProvisionFailed
 from shared.lifecycle.locks import instance_lock
@@ -47,14 +55,14 @@ def retryable(exc: BaseException) -> bool:
     from psycopg import OperationalError
 
     return isinstance(exc, FlyTransientError | FlyConflict | NoCapacity | machines.MachineNotReady | InstanceBusy
-                      | httpx.HTTPError | OperationalError)
+                      | bundle.BundleNotPushed | httpx.HTTPError | OperationalError)
 
 
 def reason_of(exc: BaseException) -> str:
     """A sentence for the user: what went wrong, without internals."""
     if isinstance(exc, ProvisionFailed):
         return exc.reason
-    if isinstance(exc, NoCapacity | machines.MachineNotReady):
+    if isinstance(exc, NoCapacity | machines.MachineNotReady | bundle.BundleNotPushed | bundle.BundleRejected):
         return str(exc)
     if isinstance(exc, FlyTransientError):
         return f"Fly.io kept failing ({exc.status or 'no answer'}) and retries ran out"
@@ -70,7 +78,8 @@ class ProvisionSaga:
         self.row = row
         self.id = row.key
         self.stage = row.provision_stage
-        self.app = names.app_name(self.id)
+        self.app = row.fly_app or names.app_name(self.id)  # a claimed pool unit's app keeps its name
+        self.owner = self.id  # what `openagents_instance` metadata says
 
     # --- steps ------------------------------------------------------------------------------------
 
@@ -87,19 +96,29 @@ class ProvisionSaga:
         app, machine_id = self.ensure_machine(token)
         self.advance("starting")
         machines.start_ready(self.fly, self.cfg, app, machine_id, token)
+        bundle.push_bundle(self.cfg, self.id, app, machine_id, token)
         if not store.transition(self.id, PROVISIONED, reset_health=True, touch=True, stage="ready"):
             raise InstanceChanged("instance left provisioning while it was being provisioned")
+
+    # --- what a pool unit's build overrides -------------------------------------------------------
+
+    def record(self, what: str, **ids: str) -> None:
+        """Record a Fly id the moment the resource exists (`app`, `volume`, `machine`)."""
+        store.record(f"instance_record_{what}", self.id, **ids)
+
+    def config(self, token: str, volume_id: str) -> MachineConfig:
+        return machines.machine_config(self.cfg, self.id, token, volume_id, self.row.memory_mb)
 
     def ensure_app(self) -> None:
         if self.row.fly_app == self.app:
             return
         self.fly.create_app(self.app, network=names.network_name(self.id), exist_ok=True)
-        store.record("instance_record_app", self.id, fly_app=self.app)
+        self.record("app", fly_app=self.app)
 
     def _adopt_machine(self) -> tuple[str, str] | None:
         """A machine an earlier attempt made: the recorded one, else one carrying our metadata."""
         found = [m for m in self.fly.list_machines(self.app)
-                 if m.metadata.get(INSTANCE_METADATA_KEY) == self.id or m.name == names.MACHINE_NAME]
+                 if m.metadata.get(INSTANCE_METADATA_KEY) == self.owner or m.name == names.MACHINE_NAME]
         keep = next((m for m in found if m.id == self.row.fly_machine_id), found[0] if found else None)
         for extra in found:
             if keep is not None and extra.id != keep.id:  # never leave a duplicate behind
@@ -107,7 +126,9 @@ class ProvisionSaga:
         if keep is None:
             return None
         if keep.id != self.row.fly_machine_id:
-            store.record("instance_record_machine", self.id, machine_id=keep.id, region=keep.region)
+            self.record("machine", machine_id=keep.id, region=keep.region)
+        if keep.metadata.get(INSTANCE_METADATA_KEY) != self.owner:  # e.g. a claimed pool unit's machine:
+            self.fly.set_metadata(self.app, keep.id, INSTANCE_METADATA_KEY, self.owner)  # now it is ours
         return self.app, keep.id
 
     def _existing_volume(self) -> Volume | None:
@@ -137,16 +158,15 @@ class ProvisionSaga:
                 if volume is None:
                     volume = self.fly.create_volume(self.app, names.VOLUME_NAME, region, self.cfg.volume_gb)
                 if volume.id != self.row.fly_volume_id:
-                    store.record("instance_record_volume", self.id, volume_id=volume.id, region=region)
+                    self.record("volume", volume_id=volume.id, region=region)
                 self.advance("machine")
-                config = machines.machine_config(self.cfg, self.id, token, volume.id, self.row.memory_mb)
-                machine = self.fly.create_machine(self.app, names.MACHINE_NAME, region, config)
+                machine = self.fly.create_machine(self.app, names.MACHINE_NAME, region, self.config(token, volume.id))
             except FlyCapacityError:
                 refused.append(region)
                 logs.log(log, logging.WARNING, "no capacity, trying the next region", instance_id=self.id,
                          region=region)
                 continue
-            store.record("instance_record_machine", self.id, machine_id=machine.id, region=region)
+            self.record("machine", machine_id=machine.id, region=region)
             return self.app, machine.id
         if volume is not None:
             self.fly.delete_volume(self.app, volume.id, missing_ok=True)
@@ -176,6 +196,25 @@ class ProvisionSaga:
                  error_type=type(exc).__name__)
 
 
+def _claim_warm_unit(cfg: LifecycleConfig, row: store.InstanceRow) -> store.InstanceRow:
+    """The row with a pool unit's resources attached if one could be claimed, else as it was (the
+    saga makes everything). Claiming is a shortcut: if it fails, the saga goes the long way."""
+    from shared.lifecycle import warm_pool
+
+    if row.fly_app is not None or row.gateway_token_secret_id is not None or not warm_pool.enabled():
+        return row
+    try:
+        unit = warm_pool.claim(cfg, row)
+    except Exception as e:  # noqa: BLE001 - whatever went wrong, the saga still provisions
+        logs.log(log, logging.WARNING, "warm-pool claim failed; provisioning from scratch", instance_id=row.key,
+                 error=str(e)[:300])
+        return row
+    if unit is None:
+        return row
+    claimed = store.load(row.key)
+    return claimed if claimed is not None else row
+
+
 def provision(instance_id: str, *, final_attempt: bool = False) -> str:
     """Run (or resume) the saga for one instance; returns `running`, `error` or `skipped`.
     Raises on a retryable failure unless this is the final attempt."""
@@ -184,6 +223,7 @@ def provision(instance_id: str, *, final_attempt: bool = False) -> str:
         row = store.load(instance_id)
         if row is None or row.status != "provisioning":
             return "skipped"
+        row = _claim_warm_unit(cfg, row)
         saga = ProvisionSaga(fly, cfg, row)
         try:
             saga.run()

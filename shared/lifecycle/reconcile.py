@@ -1,9 +1,13 @@
 """Reconcile (ARCHITECTURE §4, every 5 minutes): the database and Fly must describe the same world.
 
 Our apps are named `oa-<instance id>` and our machines carry `openagents_instance` metadata, so each
-Fly resource maps back to its instance without a lookup table. Repairs:
+Fly resource maps back to its instance without a lookup table. Warm-pool apps (`oa-pool-<unit id>`)
+map through their `warm_pool` row: a claimed unit's app is its instance's app like any other; an
+unclaimed unit (creating, ready, failed) is the refill's and is left alone; a pool app no row knows
+(or whose claimed row lost its instance) is an orphan. Repairs:
 - an app whose instance does not exist, is `destroyed`, or failed before it was ever ready (an
   instance in `error` short of stage `ready` owns nothing on Fly) is deleted with all it holds;
+- an `oa-<id>` app of an instance that runs on a claimed pool unit's app instead is deleted;
 - extra machines in a live instance's app (not the recorded one) are deleted; extra unattached
   volumes likewise;
 - an instance whose app or machine Fly no longer has goes to `error` (the owner is told);
@@ -101,6 +105,42 @@ class Reconciler:
         else:
             self._locked(iid, delete)
 
+    def _orphan_pool_app(self, app: App) -> None:
+        machines.delete_everything(self.fly, app.name, snapshot=False, deadline=time.monotonic() + 60)
+        self.result.orphan_apps_deleted += 1
+
+    def _stray_app(self, iid: str, app: App, row: dict) -> None:
+        """The instance lives in another app (a claimed pool unit's): this one is left over."""
+        def delete() -> None:
+            fresh = store.load(iid)
+            if fresh is None or fresh.fly_app != row["fly_app"] or fresh.status == "provisioning":
+                return
+            machines.delete_everything(self.fly, app.name, snapshot=False, deadline=time.monotonic() + 60)
+            self.result.orphan_apps_deleted += 1
+
+        self._locked(iid, delete)
+
+    def _pool_apps(self, apps: dict[str, App]) -> list[tuple[str, App]]:
+        """(instance id, app) for claimed pool units; orphaned pool apps are deleted on the way."""
+        pool = [a for a in apps.values() if names.unit_of_app(a.name)]
+        if not pool:
+            return []
+        with get_db().service() as tx:
+            units = {r["fly_app"]: r for r in tx.all("reconcile_pool_units", apps=[a.name for a in pool])}
+        claimed: list[tuple[str, App]] = []
+        for app in pool:
+            unit = units.get(app.name)
+            if unit is not None and unit["status"] != "claimed":
+                continue  # the refill's
+            try:
+                if unit is None or unit["instance_id"] is None:
+                    self._orphan_pool_app(app)
+                else:
+                    claimed.append((str(unit["instance_id"]), app))
+            except FlyAPIError as e:
+                logs.log(log, logging.WARNING, "reconcile of one app failed", app=app.name, error=str(e))
+        return claimed
+
     def _live_app(self, iid: str, app: App, row: dict, app_machines: list[OrgMachine]) -> None:
         live = [m for m in app_machines if (m.state or "") not in ("destroyed", "destroying")]
         recorded = row["fly_machine_id"]
@@ -130,20 +170,24 @@ class Reconciler:
     def run(self) -> ReconcileResult:
         started = time.perf_counter()
         apps = {a.name: a for a in self.fly.list_apps()}
-        ours = {iid: a for a in apps.values() if (iid := names.instance_of_app(a.name))}
+        ours = [(iid, a) for a in apps.values() if (iid := names.instance_of_app(a.name))]
+        ours += self._pool_apps(apps)
         self.result.apps = len(ours)
         by_app: dict[str, list[OrgMachine]] = defaultdict(list)
         for m in self.fly.list_org_machines():
             if m.app_name:
                 by_app[m.app_name].append(m)
         with get_db().service() as tx:
-            rows = {str(r["id"]): r for r in tx.all("reconcile_instances", ids=list(ours))}
+            rows = {str(r["id"]): r for r in tx.all("reconcile_instances", ids=list({i for i, _ in ours}))}
             stuck = tx.all("lifecycle_stuck", after_s=STUCK_AFTER_S)
-        for iid, app in ours.items():
+        for iid, app in ours:
             row = rows.get(iid)
             try:
                 if _owns_nothing(row):
                     self._orphan_app(iid, app, row)
+                elif row is not None and row["fly_app"] and row["fly_app"] != app.name:
+                    if row["status"] != "provisioning":
+                        self._stray_app(iid, app, row)
                 elif row is not None and row["status"] in ("running", "suspended", "stopped", "error"):
                     self._live_app(iid, app, row, by_app.get(app.name, []))
             except FlyAPIError as e:

@@ -6,8 +6,10 @@ only moves the machine.
   little later instead of cutting the answer off).
 - An instance that was running or suspended is started again and waits for readiness; a stopped one
   stays stopped and picks the new config up at its next start.
-- Writing the version's files to the volume (PUT /v1/bundle on the bridge, which keeps the files the
-  user edited) belongs to the publish flow once the machine is up.
+- Once the machine is up, the version's files are written to the volume (`bundle.push_bundle`: PUT
+  /v1/bundle on the bridge, which keeps the files the user edited) and the version is recorded on the
+  instance. A stopped instance whose version has files is started for the push and stopped again, so
+  `version_id` always names the files on its volume. A failed push fails the job (retried).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import replace
 
 from shared import logs
 from shared.data import get_db
-from shared.lifecycle import gateway, machines, store
+from shared.lifecycle import bundle, gateway, machines, store
 from shared.lifecycle.config import fly_client, lifecycle_config
 from shared.lifecycle.errors import LifecycleError
 from shared.lifecycle.locks import instance_lock
@@ -52,13 +54,18 @@ def update(instance_id: str, *, version_id: str | None = None, image: str | None
         config = machines.machine_config(cfg, row.key, token, row.fly_volume_id, row.memory_mb)
         fly.update_machine(row.fly_app, row.fly_machine_id, config, skip_launch=True)
         machines.wait_settled(fly, row.fly_app, row.fly_machine_id, time.monotonic() + cfg.start_timeout_s)
-        if version_id:
-            with get_db().service() as tx:
-                tx.execute("instance_set_version", id=row.key, version_id=version_id)
         if row.status == "stopped":
-            outcome = "updated (stopped)"
+            if bundle.version_bundle(row.key, version_id) is None:
+                bundle.push_bundle(cfg, row.key, row.fly_app, row.fly_machine_id, token, version_id=version_id)
+                outcome = "updated (stopped)"
+            else:  # start it for the files, then back to rest
+                machines.start_ready(fly, cfg, row.fly_app, row.fly_machine_id, token)
+                bundle.push_bundle(cfg, row.key, row.fly_app, row.fly_machine_id, token, version_id=version_id)
+                machines.stop_and_wait(fly, row.fly_app, row.fly_machine_id, time.monotonic() + cfg.start_timeout_s)
+                outcome = "updated (stopped, files written)"
         else:
             machines.start_ready(fly, cfg, row.fly_app, row.fly_machine_id, token)
+            bundle.push_bundle(cfg, row.key, row.fly_app, row.fly_machine_id, token, version_id=version_id)
             store.transition(row.key, UPDATED, reset_health=True)
             outcome = "updated"
     logs.log(log, logging.INFO, "instance updated", instance_id=instance_id, version_id=version_id, outcome=outcome)

@@ -148,6 +148,7 @@ def run_dev(port: int | None = None) -> int:
                                      openclaw=openclaw)
             stops.append(emu.stop)
             os.environ.update(fly_env)
+            os.environ.setdefault("WARM_POOL_SIZE", "2")  # a hire claims a pre-made unit: first token in ~0.2 s
             ensure_sse_gateway(emu.client(), os.environ["STREAM_TOKEN_PUBLIC_KEY"])
             started.append(f"Fly (emulator)    {emu.url}  proxy {emu.proxy_url}  (agent runtime: {runtime})")
             started.append(f"SSE gateway       {fly_env['SSE_GATEWAY_URL']}")

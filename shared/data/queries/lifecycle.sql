@@ -215,3 +215,124 @@ where id = any(%(ids)s::uuid[]) or (fly_app is not null and status <> 'destroyed
 select id, status::text as status
 from public.agent_instances
 where status in ('provisioning', 'destroying') and updated_at < now() - make_interval(secs => %(after_s)s);
+
+-- name: instance_bundle
+-- The version whose files an instance's bridge should hold: the one asked for, else the instance's,
+-- else the agent's current one (shared/lifecycle/bundle.py).
+select v.id as version_id, v.bundle
+from public.agent_instances i
+join public.agents a on a.id = i.agent_id
+join public.agent_versions v on v.id = coalesce(%(version_id)s::uuid, i.version_id, a.current_version_id)
+where i.id = %(id)s;
+
+-- Warm pool (shared/lifecycle/warm_pool.py). A unit the refill made is named `oa-pool-<its id>`; rows
+-- not following that are not the refill's and are left alone.
+
+-- name: warm_pool_unit
+select id, fly_app, fly_machine_id, fly_volume_id, region, status, instance_id, gateway_token_secret_id,
+       image, memory_mb, created_at
+from public.warm_pool
+where id = %(id)s;
+
+-- name: warm_pool_units
+-- The refill's units that are not claimed, oldest first.
+select id, fly_app, fly_machine_id, fly_volume_id, region, status, instance_id, gateway_token_secret_id,
+       image, memory_mb, created_at, extract(epoch from now() - created_at) as age_s
+from public.warm_pool
+where status in ('creating', 'ready', 'failed') and fly_app = 'oa-pool-' || id::text
+order by created_at, id;
+
+-- name: warm_pool_insert
+insert into public.warm_pool (id, fly_app, region, image, memory_mb)
+values (%(id)s, %(fly_app)s, %(region)s, %(image)s, %(memory_mb)s)
+returning id;
+
+-- name: warm_pool_set_gateway_secret
+update public.warm_pool set gateway_token_secret_id = %(secret_id)s
+where id = %(id)s and gateway_token_secret_id is null
+returning id;
+
+-- name: warm_pool_record_volume
+update public.warm_pool set fly_volume_id = %(volume_id)s, region = %(region)s where id = %(id)s;
+
+-- name: warm_pool_record_machine
+update public.warm_pool set fly_machine_id = %(machine_id)s, region = %(region)s where id = %(id)s;
+
+-- name: warm_pool_mark_ready
+update public.warm_pool set status = 'ready', error_message = null
+where id = %(id)s and status = 'creating'
+returning id;
+
+-- name: warm_pool_mark_failed
+-- A unit being made (or a ready one, locked: never one a hire is claiming) that is to be deleted.
+update public.warm_pool set status = 'failed', error_message = %(reason)s
+where id = any(%(ids)s::uuid[]) and status in ('creating', 'ready')
+returning id;
+
+-- name: warm_pool_retire_stale
+-- Ready units made with another base image or memory size than hires now want: out of the pool.
+-- Rows a claim holds are skipped (and end up claimed).
+update public.warm_pool set status = 'failed', error_message = 'retired: made with another image or memory size'
+where id in (
+  select id from public.warm_pool
+  where status = 'ready' and fly_app = 'oa-pool-' || id::text
+    and (image <> %(image)s or memory_mb <> %(memory_mb)s)
+  for update skip locked
+)
+returning id;
+
+-- name: warm_pool_retire_surplus
+-- Ready units beyond the target size (newest first), out of the pool; rows a claim holds are skipped.
+update public.warm_pool set status = 'failed', error_message = 'retired: the pool is larger than its target'
+where id in (
+  select id from public.warm_pool
+  where status = 'ready' and fly_app = 'oa-pool-' || id::text
+  order by created_at desc, id desc
+  limit greatest(0, (select count(*) from public.warm_pool
+                     where status = 'ready' and fly_app = 'oa-pool-' || id::text) - %(target)s)
+  for update skip locked
+)
+returning id;
+
+-- name: warm_pool_delete
+delete from public.warm_pool where id = %(id)s and status = 'failed';
+
+-- name: warm_pool_claim
+-- Hire: take one ready unit (the primary region first, then the oldest) and attach its resources and
+-- gateway token to the instance, in one statement. `for update skip locked` means two hires never get
+-- the same unit (the second takes the next, or none); nothing is claimed unless the instance is still
+-- provisioning with nothing of its own made yet.
+with inst as (
+  select id from public.agent_instances
+  where id = %(id)s and status = 'provisioning' and fly_app is null and fly_machine_id is null
+    and gateway_token_secret_id is null
+  for update
+), unit as (
+  select w.id from public.warm_pool w
+  where exists (select 1 from inst)
+    and w.status = 'ready' and w.fly_app = 'oa-pool-' || w.id::text and w.fly_machine_id is not null
+    and w.fly_volume_id is not null and w.gateway_token_secret_id is not null
+    and w.region = any(%(regions)s::text[]) and w.image = %(image)s and w.memory_mb = %(memory_mb)s
+  order by w.region = %(region)s desc, w.created_at, w.id
+  limit 1
+  for update skip locked
+), claimed as (
+  update public.warm_pool w set status = 'claimed', instance_id = %(id)s, claimed_at = now()
+  from unit where w.id = unit.id
+  returning w.id, w.fly_app, w.fly_machine_id, w.fly_volume_id, w.region, w.gateway_token_secret_id
+)
+update public.agent_instances i set
+  fly_app = c.fly_app, fly_machine_id = c.fly_machine_id, fly_volume_id = c.fly_volume_id, region = c.region,
+  gateway_token_secret_id = c.gateway_token_secret_id, provision_stage = 'machine'
+from claimed c
+where i.id = %(id)s
+returning c.id as unit_id, c.fly_app, c.fly_machine_id, c.fly_volume_id, c.region;
+
+-- name: warm_pool_lock
+select pg_try_advisory_xact_lock(hashtextextended('warm-pool', 0)) as locked;
+
+-- name: reconcile_pool_units
+-- The warm-pool rows of pool apps Fly has; a claimed one names its instance (and that instance's row).
+select w.id, w.fly_app, w.status, w.instance_id
+from public.warm_pool w
+where w.fly_app = any(%(apps)s::text[]);

@@ -5,16 +5,25 @@ Standard library only (it starts in tens of milliseconds). Like the bridge (ARCH
 $GATEWAY_TOKEN`. Tests steer it through files in its volume ($BRIDGE_DATA_DIR, which the emulator
 maps to the volume's directory):
 
-    sick        /health answers 500 (the health check's failure path)
-    not-ready   /ready answers 503
+    sick            /health answers 500 (the health check's failure path)
+    not-ready       /ready answers 503
+    bundle-fails    PUT /v1/bundle answers 503 (the push is retried)
+    bundle-refused  PUT /v1/bundle answers 400 (the push fails for good)
+
+`PUT /v1/bundle {version, files: {path: base64}, signatures}` records the version and each file's
+sha256 in `<data>/.bundle.json` (`GET /v1/bundle` answers it: `{version, updated_at, files}`) and
+writes the files under `<data>/bundle/`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -48,8 +57,46 @@ class Handler(BaseHTTPRequestHandler):
             ready = not (DATA / "not-ready").exists()
             self._json(200 if ready else 503, {"ready": ready})
             return
+        if path == "/v1/bundle":
+            manifest = DATA / ".bundle.json"
+            self._json(200, json.loads(manifest.read_text()) if manifest.exists()
+                       else {"version": None, "updated_at": None, "files": {}})
+            return
         self._json(200, {"machine_id": os.environ.get("FLY_MACHINE_ID"), "path": path,
                          "data_dir": str(DATA)})
+
+    def do_PUT(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not TOKEN or self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._json(401, {"title": "Unauthorized"})
+            return
+        if self.path.split("?")[0] != "/v1/bundle":
+            self._json(404, {"title": "Not Found"})
+            return
+        if (DATA / "bundle-fails").exists():
+            self._json(503, {"title": "Unavailable", "detail": "bundle-fails"})
+            return
+        try:
+            data = json.loads(body)
+            files = {p: base64.b64decode(v, validate=True) for p, v in data["files"].items()}
+            assert isinstance(data["version"], str) and data["version"]
+        except Exception:  # noqa: BLE001
+            self._json(400, {"title": "Invalid bundle", "detail": "bad body"})
+            return
+        if (DATA / "bundle-refused").exists():
+            self._json(400, {"title": "Invalid bundle", "detail": "bundle-refused"})
+            return
+        for rel, content in files.items():
+            target = DATA / "bundle" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        manifest = {"version": data["version"], "updated_at": time.time(),
+                    "files": {p: hashlib.sha256(c).hexdigest() for p, c in files.items()},
+                    "signatures": sorted(data.get("signatures") or {})}
+        (DATA / ".bundle.json").write_text(json.dumps(manifest))
+        self._json(200, {"version": data["version"], "files": {"written": sorted(files), "unchanged": [], "kept": [],
+                                                               "removed": []},
+                         "skills": {"installed": [], "refused": []}})
 
 
 def main() -> None:

@@ -1,0 +1,309 @@
+"""The warm pool (ARCHITECTURE §4 "Warm pool"; §7: hire → first token < 2 s).
+
+A unit is a whole instance made before anyone hires it: an app `oa-pool-<unit id>` on its own
+network, a volume, a machine on the base image whose env holds the unit's own gateway token (kept in
+Vault as `instance-gateway:pool-<unit id>`), started until the bridge is ready, then suspended.
+
+    refill()          the `refill_warm_pool` job (every minute, and after every claim)
+    claim(cfg, row)   the provision job's shortcut (see `provision.py`)
+    enabled()         WARM_POOL_SIZE > 0: hires claim units only then (0 turns the pool off; the next
+                      refill deletes what is left)
+
+Building a unit runs the provision saga's own steps (`UnitBuild`: app → volume → machine, region
+fallback on capacity errors, adoption of what an interrupted attempt made), with the ids recorded on
+the `warm_pool` row instead of an instance, then starts the machine, waits for the bridge and suspends
+it. A build that fails in a retryable way stays `creating` and the next refill resumes it (until
+STUCK_AFTER_S); one that cannot succeed is `failed`, and failed units are deleted (resources, token,
+row).
+
+The refill, under one pool-wide lock (procrastinate's job lock `warm-pool`, plus an advisory lock for
+direct callers):
+1. retires ready units made with another base image or memory size, and those beyond the target
+   (newest first) — `ready → failed` with `for update skip locked`, so a unit a hire is claiming is
+   never retired;
+2. checks each ready unit's machine still exists on Fly (one GET each; a gone one is failed);
+3. deletes failed units; drops `creating` ones beyond the need or stuck;
+4. builds (resumes, then makes) units until `ready + being built = WARM_POOL_SIZE`, BUILD_WORKERS at a
+   time.
+
+Claiming is one SQL statement (`warm_pool_claim`): the instance's row is locked and must still be
+`provisioning` with nothing made; the oldest ready unit (primary region first, same image and memory)
+is taken with `for update skip locked`, so two concurrent hires never get the same unit; it becomes
+`claimed` with the instance's id, and its app, machine, volume, region and token secret are written to
+the instance — all or nothing. A refill is deferred in the same transaction. Nothing is renamed on
+Fly: the saga's steps then adopt the machine (setting its `openagents_instance` metadata to the
+instance id), resume it, wait for readiness and push the agent's bundle.
+
+Reconcile leaves unclaimed units alone (they are the refill's), maps a claimed unit's app to its
+instance through the row, and deletes pool apps no row knows. Destroying a claimed instance deletes its
+app (the instance's `fly_app`) like any other; the row stays `claimed` as a record.
+
+Known limits: a claimed machine's env still says `OPENAGENTS_INSTANCE_ID=pool-<unit id>` until the
+next config update (nothing reads it); units are made at POOL_MEMORY_MB, so agents asking for another
+size always take the saga.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from shared import jobs, logs
+from shared.data import Tx, get_db
+from shared.fly import FlyClient
+from shared.fly.errors import FlyAPIError, FlyNotFound
+from shared.fly.models import MachineConfig
+from shared.lifecycle import gateway, machines, names, store
+from shared.lifecycle.config import LifecycleConfig, fly_client, lifecycle_config
+from shared.lifecycle.locks import _run
+from shared.lifecycle.provision import ProvisionSaga, reason_of, retryable
+
+log = logging.getLogger("openagents.lifecycle.warm_pool")
+
+QUEUE = "lifecycle"
+TASK = "refill_warm_pool"
+JOB_LOCK = "warm-pool"
+POOL_MEMORY_MB = 2048  # the default agent size (agents.memory_mb): what nearly every hire asks for
+STUCK_AFTER_S = 900
+BUILD_WORKERS = 4
+_USABLE = ("suspended", "stopped", "started", "suspending", "stopping", "starting")
+
+
+def target_size() -> int:
+    from shared.config import get_settings
+
+    return int(get_settings().WARM_POOL_SIZE)
+
+
+def enabled() -> bool:
+    return target_size() > 0
+
+
+def defer_refill(tx: Tx) -> None:
+    """One refill waiting at most (a queueing lock), one running at a time (the job lock)."""
+    jobs.defer(tx, TASK, lock=JOB_LOCK, queueing_lock=TASK, queue=QUEUE)
+
+
+# --- claim ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    unit_id: str
+    fly_app: str
+    machine_id: str
+    volume_id: str
+    region: str
+
+
+def claim(cfg: LifecycleConfig, row: store.InstanceRow) -> Claimed | None:
+    """Attach a ready unit to the (provisioning, still empty) instance; None if none is ready."""
+    with get_db().service() as tx:
+        got = tx.one("warm_pool_claim", id=row.key, regions=cfg.regions, region=cfg.region, image=cfg.image,
+                     memory_mb=machines.machine_memory(row.memory_mb))
+        if got is None:
+            return None
+        defer_refill(tx)
+    unit = Claimed(str(got["unit_id"]), got["fly_app"], got["fly_machine_id"], got["fly_volume_id"], got["region"])
+    logs.log(log, logging.INFO, "warm-pool unit claimed", instance_id=row.key, unit_id=unit.unit_id,
+             fly_app=unit.fly_app, region=unit.region)
+    return unit
+
+
+# --- building a unit ------------------------------------------------------------------------------------
+
+@dataclass
+class _UnitRow:
+    """What the saga's steps read of the row they work for."""
+
+    fly_app: str | None
+    fly_machine_id: str | None
+    fly_volume_id: str | None
+    memory_mb: int
+
+
+class UnitBuild(ProvisionSaga):
+    """The saga's steps for a pool unit: names from the unit id, ids recorded on its `warm_pool` row,
+    `openagents_instance=pool-<unit id>` and `openagents_pool=<unit id>` metadata."""
+
+    def __init__(self, fly: FlyClient, cfg: LifecycleConfig, unit: dict[str, Any]) -> None:
+        self.fly = fly
+        self.cfg = cfg
+        self.unit_id = str(unit["id"])
+        self.id = self.unit_id
+        self.stage = "queued"
+        self.app = names.pool_app_name(self.unit_id)
+        self.owner = f"pool-{self.unit_id}"
+        self.row = _UnitRow(unit.get("fly_app"), unit.get("fly_machine_id"), unit.get("fly_volume_id"),
+                            int(unit.get("memory_mb") or POOL_MEMORY_MB))  # type: ignore[assignment]
+
+    def advance(self, stage: str) -> None:
+        pass  # units have no stage: the ids on their row say how far a build got
+
+    def record(self, what: str, **ids: str) -> None:
+        if what == "app":
+            return  # the row is named when inserted
+        with get_db().service() as tx:
+            tx.execute(f"warm_pool_record_{what}", id=self.unit_id, **ids)
+
+    def config(self, token: str, volume_id: str) -> MachineConfig:
+        return machines.machine_config(self.cfg, self.owner, token, volume_id, self.row.memory_mb,
+                                       metadata={names.POOL_METADATA_KEY: self.unit_id})
+
+    def ensure_app(self) -> None:
+        self.fly.create_app(self.app, network=names.pool_network_name(self.unit_id), exist_ok=True)
+
+    def run(self) -> None:
+        token = gateway.ensure_unit_token(self.unit_id)
+        self.ensure_app()
+        app, machine_id = self.ensure_machine(token)
+        machines.start_ready(self.fly, self.cfg, app, machine_id, token)
+        machines.suspend_and_wait(self.fly, app, machine_id, time.monotonic() + self.cfg.start_timeout_s)
+        with get_db().service() as tx:
+            tx.execute("warm_pool_mark_ready", id=self.unit_id)
+
+
+# --- refill ---------------------------------------------------------------------------------------------
+
+class RefillResult(BaseModel):
+    target: int = 0
+    ready: int = 0
+    built: int = 0
+    pending: int = 0  # builds that will be resumed by the next refill
+    failed: int = 0
+    retired: int = 0
+    deleted: int = 0
+    busy: bool = False
+    seconds: float = 0.0
+
+
+@contextmanager
+def _pool_lock() -> Iterator[bool]:
+    """The pool-wide advisory lock (transaction-scoped, like the instance lock), tried once."""
+    with get_db().connection() as conn:
+        try:
+            row = _run(conn, "warm_pool_lock").fetchone()  # type: ignore[attr-defined]
+            yield bool(row["locked"])
+        finally:
+            conn.rollback()
+
+
+def _mark_failed(units: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
+    """Those of `units` now `failed` (a unit claimed meanwhile is not)."""
+    if not units:
+        return []
+    with get_db().service() as tx:
+        done = {str(r["id"]) for r in tx.all("warm_pool_mark_failed", ids=[str(u["id"]) for u in units],
+                                              reason=reason[:500])}
+    return [u for u in units if str(u["id"]) in done]
+
+
+def _delete(fly: FlyClient, unit: dict[str, Any]) -> bool:
+    """Delete a failed unit: its app with all it holds, its token, its row."""
+    try:
+        machines.delete_everything(fly, unit["fly_app"], snapshot=False, deadline=time.monotonic() + 60)
+    except (FlyAPIError, httpx.HTTPError) as e:
+        logs.log(log, logging.WARNING, "warm-pool unit not deleted yet", unit_id=str(unit["id"]), error=str(e)[:300])
+        return False
+    secret = unit.get("gateway_token_secret_id")
+    if secret is None:  # a build may have made it after this dict was read
+        with get_db().service() as tx:
+            fresh = tx.one("warm_pool_unit", id=str(unit["id"]))
+        secret = fresh["gateway_token_secret_id"] if fresh else None
+    gateway.delete_token(str(secret) if secret else None)
+    with get_db().service() as tx:
+        tx.execute("warm_pool_delete", id=str(unit["id"]))
+    return True
+
+
+def _broken(fly: FlyClient, unit: dict[str, Any]) -> bool:
+    """A ready unit whose machine Fly no longer has (or has destroyed) cannot be handed out."""
+    try:
+        state = fly.get_machine(unit["fly_app"], unit["fly_machine_id"]).state or ""
+    except FlyNotFound:
+        return True
+    return state not in _USABLE
+
+
+def _insert(cfg: LifecycleConfig) -> dict[str, Any]:
+    unit_id = str(uuid.uuid4())
+    unit = {"id": unit_id, "fly_app": names.pool_app_name(unit_id), "fly_machine_id": None, "fly_volume_id": None,
+            "memory_mb": POOL_MEMORY_MB, "gateway_token_secret_id": None}
+    with get_db().service() as tx:  # the row exists before anything on Fly, so reconcile never sees a stray app
+        tx.scalar("warm_pool_insert", id=unit_id, fly_app=unit["fly_app"], region=cfg.region, image=cfg.image,
+                  memory_mb=POOL_MEMORY_MB)
+    return unit
+
+
+def _build(fly: FlyClient, cfg: LifecycleConfig, unit: dict[str, Any]) -> str:
+    """'ready', 'pending' (resumed next time) or 'failed' (and deleted)."""
+    try:
+        UnitBuild(fly, cfg, unit).run()
+        return "ready"
+    except Exception as exc:
+        if retryable(exc):
+            logs.log(log, logging.INFO, "warm-pool unit build will resume", unit_id=str(unit["id"]),
+                     error=str(exc)[:300])
+            return "pending"
+        if not isinstance(exc, FlyAPIError | httpx.HTTPError):
+            log.exception("warm-pool unit build crashed", extra={"fields": {"unit_id": str(unit["id"])}})
+        for failed in _mark_failed([unit], f"build failed: {reason_of(exc)}"):
+            _delete(fly, failed)
+        return "failed"
+
+
+def refill(target: int | None = None) -> RefillResult:
+    """Bring the pool to `target` ready units (default WARM_POOL_SIZE); see the module docstring."""
+    started = time.perf_counter()
+    cfg = lifecycle_config()
+    size = target_size() if target is None else max(0, int(target))
+    result = RefillResult(target=size)
+    with _pool_lock() as locked:
+        if not locked:
+            result.busy = True
+            return result
+        memory = machines.machine_memory(POOL_MEMORY_MB)
+        with get_db().service() as tx:
+            retired = tx.all("warm_pool_retire_stale", image=cfg.image, memory_mb=memory)
+            retired += tx.all("warm_pool_retire_surplus", target=size)
+            units = tx.all("warm_pool_units")
+        result.retired = len(retired)
+        ready = [u for u in units if u["status"] == "ready"]
+        creating = [u for u in units if u["status"] == "creating"]
+        doomed = [u for u in units if u["status"] == "failed"]  # retired now, or not yet deleted
+        need = max(0, size - len(ready))
+        resume = [u for u in creating if float(u["age_s"]) < STUCK_AFTER_S][:need]
+        abandoned = _mark_failed([u for u in creating if u not in resume], "abandoned: stuck, or no longer needed")
+        result.failed = len(abandoned)
+        doomed += abandoned
+        if ready or doomed or resume or need:
+            with fly_client() as fly:
+                lost = _mark_failed([u for u in ready if _broken(fly, u)], "its machine is gone from Fly.io")
+                ready = [u for u in ready if u not in lost]
+                result.failed += len(lost)
+                doomed += lost
+                result.deleted = sum(1 for u in doomed if _delete(fly, u))
+                builds = resume + [_insert(cfg) for _ in range(max(0, size - len(ready) - len(resume)))]
+                if builds:
+                    with ThreadPoolExecutor(min(BUILD_WORKERS, len(builds))) as pool:
+                        outcomes = list(pool.map(lambda u: _build(fly, cfg, u), builds))
+                    result.built = outcomes.count("ready")
+                    result.pending = outcomes.count("pending")
+                    result.failed += outcomes.count("failed")
+        result.ready = len(ready) + result.built
+    result.seconds = round(time.perf_counter() - started, 3)
+    logs.log(log, logging.INFO, "warm pool refill", **result.model_dump())
+    return result
+
+
+def drain_pool() -> RefillResult:
+    """Delete every unclaimed unit (refill to 0): for shutting the pool down by hand, and tests."""
+    return refill(0)
