@@ -16,7 +16,6 @@ injected Fly faults of every kind (100 in the full run) and checks that every hi
 
 from __future__ import annotations
 
-import os
 import statistics
 import threading
 import time
@@ -68,22 +67,10 @@ def _quiet(*names: str) -> Iterator[None]:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 
-@contextmanager
-def _settings(values: dict[str, str]) -> Iterator[None]:
-    from shared.config import reset_settings
+def _settings(values: dict[str, str]) -> Any:
+    from shared.config import overridden
 
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    reset_settings()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
+    return overridden(values)
 
 
 def _fly_settings(fly: Any, **extra: str) -> dict[str, str]:

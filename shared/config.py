@@ -6,9 +6,11 @@ an explicitly set variable always wins. `production` refuses to start without th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -176,3 +178,21 @@ def get_settings() -> Settings:
 
 def reset_settings() -> None:
     get_settings.cache_clear()
+
+
+@contextlib.contextmanager
+def overridden(values: dict[str, str]) -> Iterator[None]:
+    """Points settings at other values for a block (tests, benchmarks, the local stack's helpers):
+    sets the environment variables, re-reads settings, and restores both afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    reset_settings()
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_settings()

@@ -9,13 +9,13 @@ order the test wants.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from shared.config import overridden
 from tests.harness import CANARIES
 
 SECRET = CANARIES["STRIPE_WEBHOOK_SECRET"]
@@ -43,24 +43,15 @@ class FakeStripe:
 @pytest.fixture(scope="module")
 def stripe_fake(database: Any) -> Iterator[FakeStripe]:
     """The fake, our prices and meter in it, and settings pointing the platform at it (module-wide)."""
-    from shared.config import reset_settings
     from shared.local.stripe_dev import start_stripe_fake
 
     fake, env = start_stripe_fake(api_key=None, deliver_webhooks=False)
     # The canary key and webhook secret stay: the fake accepts any test-mode key.
     wanted = {k: v for k, v in env.items() if k not in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    reset_settings()
     try:
-        yield FakeStripe(fake, json.loads(env["STRIPE_PRICES"]))
+        with overridden(wanted):
+            yield FakeStripe(fake, json.loads(env["STRIPE_PRICES"]))
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
         fake.stop()
 
 

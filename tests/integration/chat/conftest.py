@@ -8,7 +8,6 @@ lifecycle jobs drained in-process so a hire reaches `running`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shared.config import overridden
 from tests.harness import CANARIES, RECORDER, HttpClient
 
 TOKEN_INTERVAL_MS = "4"
@@ -29,26 +29,6 @@ class ChatStack:
 
     def http(self) -> HttpClient:
         return HttpClient(self.base_url)
-
-
-def _set_env(values: dict[str, str]) -> dict[str, str | None]:
-    from shared.config import reset_settings
-
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    reset_settings()
-    return saved
-
-
-def _restore_env(saved: dict[str, str | None]) -> None:
-    from shared.config import reset_settings
-
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    reset_settings()
 
 
 def start_chat_stack(tmp: Path, *, runtime: str = "offline", openclaw: Any = None,
@@ -65,11 +45,10 @@ def start_chat_stack(tmp: Path, *, runtime: str = "offline", openclaw: Any = Non
 @pytest.fixture(scope="session")
 def chat_stack(database: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatStack]:
     stack, stop = start_chat_stack(tmp_path_factory.mktemp("chat"))
-    saved = _set_env(stack.env)
     try:
-        yield stack
+        with overridden(stack.env):
+            yield stack
     finally:
-        _restore_env(saved)
         stop()
 
 

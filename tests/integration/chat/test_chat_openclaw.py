@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
+from shared.config import overridden
 from shared.streaming import sse
 from tests.integration.chat.conftest import (
     ChatStack,
-    _restore_env,
-    _set_env,
     drain_lifecycle,
     start_chat_stack,
 )
@@ -29,11 +28,10 @@ def openclaw_stack(database: Any, openclaw_install: Any, fake_llm: Any,
         tmp_path_factory.mktemp("chat-openclaw"), runtime="openclaw", openclaw=openclaw_install,
         machine_env={"AGENT_LLM_BASE_URL": fake_llm.base_url, "AGENT_LLM_API_KEY": "fake-key",
                      "AGENT_LLM_MODEL": "fake-model"})
-    saved = _set_env(stack.env)
     try:
-        yield stack
+        with overridden(stack.env):
+            yield stack
     finally:
-        _restore_env(saved)
         stop()
 
 

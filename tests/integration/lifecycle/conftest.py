@@ -49,23 +49,11 @@ def fly_env(fly: FlyEmulator, **extra: str) -> dict[str, str]:
             **extra}
 
 
-@contextmanager
-def settings_env(values: dict[str, str]) -> Iterator[None]:
+def settings_env(values: dict[str, str]) -> Any:
     """Set environment variables for the block and re-read settings on the way in and out."""
-    from shared.config import reset_settings
+    from shared.config import overridden
 
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    reset_settings()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
+    return overridden(values)
 
 
 @pytest.fixture(scope="session")
