@@ -117,27 +117,27 @@ def _finish(turn: OpenedTurn, status: str, error: dict[str, Any] | None = None) 
                          error=json.dumps(error) if error else None) is not None
 
 
-def _record_usage(turn: OpenedTurn, usage: dict[str, Any], seconds: float) -> dict[str, int]:
+def _complete(turn: OpenedTurn, usage: dict[str, Any], seconds: float) -> tuple[dict[str, int], int | None]:
+    """`done`: usage recorded once, the turn finished and settled, all in one transaction. A failed
+    settlement is rolled back to its savepoint and left to the reaper; the answer still stands."""
+    from shared.billing.settlement import settle_turn_in
+
     clean = {"input_tokens": max(0, int(usage.get("input_tokens") or 0)),
              "output_tokens": max(0, int(usage.get("output_tokens") or 0))}
+    charged: int | None = None
     with get_db().service() as tx:
         tx.execute("usage_event_record", user_id=turn.user_id, instance_id=turn.instance_id, agent_id=turn.agent_id,
                    turn_id=turn.turn_id, source_request_id=f"bridge:{turn.turn_id}", model=str(usage.get("model") or ""),
                    compute_seconds=round(seconds, 3), **clean)
         tx.execute("message_usage", message_id=turn.assistant_message_id, **clean)
-    return clean
-
-
-def _settle(turn: OpenedTurn) -> int | None:
-    """Credits charged for the turn (None when settlement failed and is left to the reaper)."""
-    try:
-        from shared.billing.settlement import settle_turn
-
-        result = settle_turn(turn.turn_id)
-        return result.charged if result is not None else None
-    except Exception:  # the reaper settles what this could not; the answer itself is complete
-        log.exception("settling turn failed; the reaper will retry")
-        return None
+        tx.scalar("turn_finish", turn_id=turn.turn_id, status="done", error=None)
+        try:
+            with tx.savepoint():
+                result = settle_turn_in(tx, turn.turn_id)
+                charged = result.charged if result is not None else None
+        except Exception:
+            log.exception("settling turn failed; the reaper will retry")
+    return clean, charged
 
 
 def _reach_machine(turn: OpenedTurn, writer: TurnWriter) -> Generator[bytes, None, MachineTarget]:
@@ -259,10 +259,8 @@ def _relay(turn: OpenedTurn, control: _Control) -> Iterator[bytes]:
         if usage is None:
             raise UpstreamError(Problem(502, "Bad Gateway", "The agent's stream ended before it finished.",
                                         code="agent-stream-ended"))
-        clean = _record_usage(turn, usage, time.monotonic() - started)
         writer.flush()
-        _finish(turn, "done")
-        credits = _settle(turn)
+        clean, credits = _complete(turn, usage, time.monotonic() - started)
         yield writer.emit("done", {"usage": clean, "credits": credits})
         writer.flush()
     except _Cancelled:
