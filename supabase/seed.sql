@@ -97,8 +97,9 @@ on conflict (id) do nothing;
 insert into public.agent_reviews (agent_id, user_id, rating, title, body)
 select a.id, u.id, 3 + ((a.n + u.n) % 3), 'Review #' || u.n, 'Helpful agent; would hire again.'
 from (select id, row_number() over (order by slug) as n from public.agents where status = 'published') a
-cross join (select id, row_number() over (order by email) as n from auth.users where email not like '%creators%'
-            and email <> 'admin@openagents.dev') u
+cross join (select id, row_number() over (order by email) as n from auth.users
+            where id in ('00000000-0000-4000-8000-00000000d001', '00000000-0000-4000-8000-00000000d002',
+                         '00000000-0000-4000-8000-00000000d003', '00000000-0000-4000-8000-00000000d004')) u
 where (a.n + u.n) % 2 = 0
 on conflict (agent_id, user_id) do nothing;
 
