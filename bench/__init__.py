@@ -42,6 +42,11 @@ def names() -> list[str]:
 
 
 def run(name: str | None, full: bool = True) -> int:
+    import signal
+    import sys
+
+    # SIGTERM unwinds like Ctrl-C, so throwaway clusters and emulators are torn down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     _discover()
     benchmarks = registry.all_benchmarks()
     if name is not None:
