@@ -69,11 +69,7 @@ def _cleanup(db: Database, tag: str) -> str:
             conn.execute(f"delete from public.sessions where user_id in ({users})", params)
             conn.execute(f"delete from public.agent_instances where user_id in ({users})", params)
             conn.execute(f"delete from public.agents where creator_id in ({users})", params)
-            # The ledger is append-only by trigger; the benchmark's own rows go with it off (this
-            # transaction only), as in `bench/rls.py`.
-            conn.execute("alter table public.credit_transactions disable trigger credit_transactions_append_only")
-            conn.execute(f"delete from public.credit_transactions where user_id in ({users})", params)
-            conn.execute("alter table public.credit_transactions enable trigger credit_transactions_append_only")
+            # The ledger goes with the account (the one delete its append-only trigger allows).
             conn.execute(f"delete from auth.users where id in ({users})", params)
     except Exception as exc:
         return f"could not remove the benchmark rows ({exc.__class__.__name__}: {exc}); emails 'bench-{tag}-%'"

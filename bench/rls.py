@@ -213,11 +213,8 @@ def cleanup(bdb: BenchDatabase, tag: str) -> str:
                 conn.execute(f"delete from public.{table} where {column} in ({users})", params)
         try:
             with conn.transaction():
-                # The ledger is append-only by trigger and profiles cascade into it, so the sign-up
-                # trigger's trial rows can only go with that trigger off (DDL, this transaction only).
-                conn.execute("alter table public.credit_transactions disable trigger credit_transactions_append_only")
-                conn.execute(f"delete from public.credit_transactions where user_id in ({users})", params)
-                conn.execute("alter table public.credit_transactions enable trigger credit_transactions_append_only")
+                # The ledger's append-only trigger lets rows go only as part of deleting their
+                # account (the cascade from auth.users), which is exactly this.
                 conn.execute(f"delete from auth.users where id in ({users})", params)
         except Exception as exc:
             return (f"removed the benchmark's data but not its users ({exc.__class__.__name__}: {exc}); they are "

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.data import Tx, acting_as, get_db
 from shared.pagination import Page, PageQuery, decode_cursor, encode_cursor
@@ -108,16 +109,9 @@ class LedgerItem(BaseModel):
     shortfall: int
     subscription_after: int
     topup_after: int
-    turn_id: str | None
+    turn_id: UUID | None
     reference: dict[str, Any]
     created_at: datetime
-
-    @model_validator(mode="before")
-    @classmethod
-    def _ids(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("turn_id") is not None:
-            data = {**data, "turn_id": str(data["turn_id"])}
-        return data
 
 
 class Earnings(BaseModel):
@@ -179,7 +173,7 @@ class UsageQuery(BaseModel):
 
 class UsageItem(BaseModel):
     day: date
-    agent_id: str | None
+    agent_id: UUID | None
     agent_slug: str | None
     agent_name: str | None
     turns: int
@@ -190,12 +184,6 @@ class UsageItem(BaseModel):
     credits: int
     shortfall: int
 
-    @model_validator(mode="before")
-    @classmethod
-    def _ids(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("agent_id") is not None:
-            data = {**data, "agent_id": str(data["agent_id"])}
-        return data
 
 
 class Usage(BaseModel):
