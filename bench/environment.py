@@ -64,8 +64,8 @@ def database(*, log: Any = print, pool_size: int = 4) -> Iterator[BenchDatabase]
             db.close()
         return
 
+    from devstack.postgres import LocalPostgres, free_port
     from shared.data.migrate import create_database, migrate
-    from shared.local.postgres import LocalPostgres, free_port
 
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="oa-bench-pg-"))

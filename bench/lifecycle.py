@@ -140,9 +140,9 @@ def _seed_machines(fly: Any, instance_ids: list[str]) -> list[str]:
 
 @benchmark("health-sweep", "one health-check sweep over 10,000 running instances (simulated Fly)")
 def health_sweep(ctx: Context) -> Result:
+    from devstack.emulators.fly import FlyEmulator
     from shared.lifecycle.health import health_check
     from shared.lifecycle.names import app_name
-    from shared.local.fly_emulator import FlyEmulator
 
     n = 10_000 if ctx.full else 300
     bdb = ctx.database()
@@ -248,10 +248,10 @@ def _p(values: list[float], q: float) -> float:
 
 @benchmark("hire", "hire → running: our overhead vs emulated Fly latency; hires under 20% Fly faults")
 def hire(ctx: Context) -> Result:
+    from devstack.emulators.fly import FlyEmulator
     from shared.auth import User
     from shared.lifecycle.instances import hire as hire_instance
     from shared.lifecycle.models import HireRequest
-    from shared.local.fly_emulator import FlyEmulator
 
     sequential = 30 if ctx.full else 5
     faulted = 100 if ctx.full else 12

@@ -49,8 +49,8 @@ def _consume(client: httpx.Client, method: str, url: str, **kw: Any) -> tuple[fl
 
 
 def _setup(ctx: Context) -> tuple[Any, Any, dict[str, Any]]:
+    from devstack.chat_stack import drain_jobs, start_local_chat
     from shared.config import reset_settings
-    from shared.local.chat_stack import drain_jobs, start_local_chat
 
     bench_db = ctx.database()
     tmp = Path(tempfile.mkdtemp(prefix="oa-bench-stream-"))
@@ -177,7 +177,7 @@ def _hire_to_first_token(local: Any, db: Any, headers: dict[str, str], slug: str
     """POST /api/instances → the lifecycle queue runs (a worker drain in the background, as a worker
     would; it goes on with the refill the claim deferred) → `running` → POST /api/chat/stream → the
     first token. Seconds from the hire request for each mark."""
-    from shared.local.chat_stack import drain_jobs
+    from devstack.chat_stack import drain_jobs
 
     with httpx.Client(base_url=local.base_url, timeout=60, trust_env=False) as http:
         t0 = time.perf_counter()
@@ -218,9 +218,9 @@ def _bridge_bundle(instance_id: str) -> dict[str, Any]:
 @benchmark("warm-hire", "warm-pool hire → first token, real bridge (offline runtime)")
 def warm_hire(ctx: Context) -> Result:
     from bench.lifecycle import _default_db
+    from devstack.chat_stack import start_local_chat
     from shared.config import reset_settings
     from shared.data import migrate
-    from shared.local.chat_stack import start_local_chat
 
     hires = 10 if ctx.full else 3
     saved = dict(os.environ)

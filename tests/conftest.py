@@ -1,7 +1,7 @@
 """Shared fixtures: a throwaway Postgres cluster with the real migrations, the app, users, the harness.
 
 Configuration is fixed here before any project module reads it: test mode, canary secrets (see
-tests/harness.py) and, once the cluster is up, its DATABASE_URL.
+tests/support/harness.py) and, once the cluster is up, its DATABASE_URL.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import CANARIES, RECORDER, ApiClient, CaptureHandler
+from tests.support.harness import CANARIES, RECORDER, ApiClient, CaptureHandler
 
 os.environ["OPENAGENTS_ENV"] = "test"
 os.environ["OPENAGENTS_DATA_DIR"] = tempfile.mkdtemp(prefix="oa-test-data-")
@@ -35,6 +35,16 @@ def pytest_configure(config: pytest.Config) -> None:
     logs.configure("INFO")
     logging.getLogger().addHandler(_capture)
     logs.register_secrets(list(CANARIES.values()))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that cannot run its dependency fails; it never skips (a skip hides a broken setup)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped tests are not allowed here: {report.longrepr}"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -64,7 +74,7 @@ def database() -> Iterator[TestDatabase]:
     if given:
         url = admin = given
     else:
-        from shared.local.postgres import LocalPostgres, free_port
+        from devstack.postgres import LocalPostgres, free_port
 
         tmp = Path(tempfile.mkdtemp(prefix="oa-test-pg-"))
         pg = LocalPostgres(tmp, port=free_port(), password="test-pg-" + uuid.uuid4().hex[:12], fast=True)
@@ -96,7 +106,7 @@ def db(database: TestDatabase) -> Any:
 
 @pytest.fixture(scope="session")
 def app(database: TestDatabase) -> Any:
-    from shared.local.server import VercelDispatcher
+    from devstack.server import VercelDispatcher
 
     return VercelDispatcher()
 

@@ -1,7 +1,7 @@
 """The agent machine: the pinned OpenClaw image plus the bridge (ARCHITECTURE §5a).
 
 `OPENCLAW_VERSION` (this folder) is the one place the OpenClaw version is pinned: the image build
-(build.sh → Dockerfile build arg), the local installer (shared/local/openclaw_runtime.py) and the tests
+(build.sh → Dockerfile build arg), the local installer (devstack/openclaw_runtime.py) and the tests
 read it.
 """
 

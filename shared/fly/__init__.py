@@ -2,7 +2,7 @@
 
     from shared.fly import FlyClient, build_agent_machine_config, FlyCapacityError
 
-The local emulator that speaks the same API lives in `shared.local.fly_emulator`.
+The local emulator that speaks the same API lives in `devstack.emulators.fly`.
 """
 
 from shared.fly.client import FlyClient

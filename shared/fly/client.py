@@ -1,6 +1,6 @@
 """`FlyClient`: the Fly Machines REST API, typed, sync, over httpx.
 
-The same client talks to api.machines.dev and to the local emulator (`shared.local.fly_emulator`);
+The same client talks to api.machines.dev and to the local emulator (`devstack.emulators.fly`);
 tests swap the far end through `transport=`. Retries and errors: see `shared.fly._http` and
 `shared.fly.errors`.
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.emulators.fly import FlyEmulator
+from devstack.emulators.fly.spec_check import FlySpec, SpecCheckingTransport, find_spec, load_spec
 from shared.fly import (
     INSTANCE_METADATA_KEY,
     FlyAPIError,
@@ -31,15 +33,10 @@ from shared.fly import (
     MachineConfig,
     build_agent_machine_config,
 )
-from shared.local.fly_emulator import FlyEmulator
-from shared.local.fly_emulator.spec_check import FlySpec, SpecCheckingTransport, find_spec, load_spec
-from tests.harness import CANARIES, RECORDER, HttpClient
+from tests.support.harness import CANARIES, RECORDER, HttpClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_PATH = find_spec(REPO_ROOT)
-pytestmark = pytest.mark.skipif(
-    SPEC_PATH is None, reason=f"Fly OpenAPI spec not found at {REPO_ROOT.parent / 'shared/specs/fly-machines-openapi.json'}"
-)
+SPEC_PATH = find_spec()
 TOKEN = CANARIES["FLY_API_TOKEN"]
 IMAGE = "registry.fly.io/openagents-agent:test"
 
@@ -71,7 +68,6 @@ def _config(instance: str, volume_id: str | None = None, **env: str) -> MachineC
 
 @pytest.fixture(scope="module")
 def spec() -> FlySpec:
-    assert SPEC_PATH is not None
     return load_spec(SPEC_PATH)
 
 

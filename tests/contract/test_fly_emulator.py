@@ -23,17 +23,14 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.emulators.fly import FlyEmulator
+from devstack.emulators.fly.proxy import parse_replay
+from devstack.emulators.fly.spec_check import FlySpec, SpecCheckingTransport, find_spec, load_spec
 from shared.fly import INSTANCE_METADATA_KEY, FlyClient, Machine, MachineConfig, build_agent_machine_config
-from shared.local.fly_emulator import FlyEmulator
-from shared.local.fly_emulator.proxy import parse_replay
-from shared.local.fly_emulator.spec_check import FlySpec, SpecCheckingTransport, find_spec, load_spec
-from tests.harness import CANARIES, HttpClient
+from tests.support.harness import CANARIES, HttpClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_PATH = find_spec(REPO_ROOT)
-pytestmark = pytest.mark.skipif(
-    SPEC_PATH is None, reason=f"Fly OpenAPI spec not found at {REPO_ROOT.parent / 'shared/specs/fly-machines-openapi.json'}"
-)
+SPEC_PATH = find_spec()
 TOKEN = CANARIES["FLY_API_TOKEN"]
 MODES = ["simulated", "process"]
 
@@ -46,7 +43,6 @@ def _config(instance: str = "inst", **fields: object) -> MachineConfig:
 
 @pytest.fixture(scope="module")
 def spec() -> FlySpec:
-    assert SPEC_PATH is not None
     return load_spec(SPEC_PATH)
 
 
@@ -360,7 +356,7 @@ def test_a_machine_command_that_cannot_run_fails_the_machine(spec: FlySpec) -> N
 
 def test_cli_serves_until_terminated() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.local.fly_emulator", "--port", "0", "--mode", "simulated", "--token", "cli-token"],
+        [sys.executable, "-m", "devstack.emulators.fly", "--port", "0", "--mode", "simulated", "--token", "cli-token"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -369,7 +365,7 @@ def test_cli_serves_until_terminated() -> None:
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        transport = SpecCheckingTransport(load_spec(SPEC_PATH)) if SPEC_PATH else None
+        transport = SpecCheckingTransport(load_spec(SPEC_PATH))
         with FlyClient(info["api"], "cli-token", "personal", transport=transport) as client:
             assert client.list_apps() == []
         assert transport is None or transport.violations == []

@@ -1,6 +1,6 @@
 """The Fly OpenAPI file, the checker built on it, and the agent machine config against it.
 
-The checker (`shared.local.fly_emulator.spec_check`) tolerates four known gaps of the spec file
+The checker (`devstack.emulators.fly.spec_check`) tolerates four known gaps of the spec file
 (T1–T4 below). Each tolerance has a test here that fails once the spec stops having that gap, so the
 tolerance can be removed instead of silently hiding a real mismatch:
 - T1 duplicate operationIds → the document is not validated as OpenAPI, only used;
@@ -24,22 +24,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.emulators.fly.spec_check import FlySpec, find_spec, load_spec
 from shared.fly import build_agent_machine_config
 from shared.fly.config import INSTANCE_METADATA_KEY
-from shared.local.fly_emulator.spec_check import FlySpec, find_spec, load_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_PATH = find_spec(REPO_ROOT)
-pytestmark = pytest.mark.skipif(
-    SPEC_PATH is None, reason=f"Fly OpenAPI spec not found at {REPO_ROOT.parent / 'shared/specs/fly-machines-openapi.json'}"
-)
+SPEC_PATH = find_spec()
 BASE = "https://api.machines.dev/v1"
 AUTH = {"Authorization": "Bearer t"}
 
 
 @pytest.fixture(scope="module")
 def spec() -> FlySpec:
-    assert SPEC_PATH is not None
     return load_spec(SPEC_PATH)
 
 

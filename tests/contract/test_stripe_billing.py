@@ -9,14 +9,14 @@ import time
 
 import pytest
 
+from devstack.emulators.stripe import build_event
+from devstack.emulators.stripe.fixtures import load_fixtures
 from shared.billing import events
 from shared.billing.plans import plan_for_price
 from shared.billing.webhook import verify
-from shared.local.stripe_fake import build_event
-from shared.local.stripe_fake.fixtures import load_fixtures
 from shared.problems import Problem
-from tests.harness import CANARIES
-from tests.integration import billing_stripe
+from tests.support import billing_stripe
+from tests.support.harness import CANARIES
 
 stripe_fake = billing_stripe.stripe_fake  # the module-scoped fixture, shared
 

@@ -22,11 +22,11 @@ import pytest
 import stripe
 from stripe._object_classes import get_object_class
 
-from shared.local.stripe_fake import StripeFake, build_event, event_body, sign_event, sign_payload
-from shared.local.stripe_fake.app import OPERATIONS
-from shared.local.stripe_fake.fixtures import load_fixtures
-from shared.local.stripe_fake.forms import parse_form
-from shared.local.stripe_fake.params import _resolve
+from devstack.emulators.stripe import StripeFake, build_event, event_body, sign_event, sign_payload
+from devstack.emulators.stripe.app import OPERATIONS
+from devstack.emulators.stripe.fixtures import load_fixtures
+from devstack.emulators.stripe.forms import parse_form
+from devstack.emulators.stripe.params import _resolve
 
 API_KEY = "sk_test_contract_suite_0001"
 WEBHOOK_SECRET = "whsec_contract_suite_secret"  # noqa: S105 (a test signing secret)

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.local.postgres import free_port
-from tests.harness import RECORDER
+from devstack.postgres import free_port
+from tests.support.harness import RECORDER
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def running_stack(database: Any) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
     env.update({"DATABASE_URL": url, "PORT": str(port)})
     log_file = tempfile.NamedTemporaryFile(prefix="oa-e2e-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "dev"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "dev"], env=env,
                             stdout=log_file, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

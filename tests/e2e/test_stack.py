@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.harness import HttpClient
+from tests.support.harness import HttpClient
 
 
 def test_health_sign_in_and_marketplace_over_http(running_stack):

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import RECORDER
-from tests.integration.agent_machine import SigningKeys
+from tests.support.agent_machine import SigningKeys
+from tests.support.harness import RECORDER
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,7 @@ def _token() -> str:
 
 
 def _machine_starter(base: Path, keys: SigningKeys, started: list[Any]) -> Callable[..., Any]:
-    from shared.local.openclaw_runtime import start_agent_machine
+    from devstack.openclaw_runtime import start_agent_machine
 
     def start(data_dir: Path | None = None, token: str | None = None, env: dict[str, str] | None = None) -> Any:
         data_dir = data_dir or base / f"machine-{uuid.uuid4().hex[:8]}"
@@ -69,14 +69,14 @@ def shared_bridge(tmp_path_factory: pytest.TempPathFactory, signing_keys: Signin
 
 @pytest.fixture(scope="session")
 def openclaw_install() -> Any:
-    from shared.local.openclaw_runtime import install
+    from devstack.openclaw_runtime import install
 
     return install()
 
 
 @pytest.fixture(scope="session")
 def fake_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from shared.local.fake_llm import FakeLLM
+    from devstack.fake_llm import FakeLLM
 
     llm = FakeLLM(record_path=tmp_path_factory.mktemp("fake-llm") / "requests.jsonl").start()
     yield llm
@@ -86,7 +86,7 @@ def fake_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def openclaw_machine(openclaw_install: Any, fake_llm: Any, signing_keys: SigningKeys,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from shared.local.openclaw_runtime import start_agent_machine
+    from devstack.openclaw_runtime import start_agent_machine
 
     data_dir = tmp_path_factory.mktemp("openclaw-machine") / "data"
     machine = start_agent_machine(

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.emulators.fly import FlyEmulator
+from devstack.openclaw_runtime import agent_machine_command, machine_host_env
 from fly.agent.bridge.runtime.offline import offline_answer
 from shared.fly.config import build_agent_machine_config
-from shared.local.fly_emulator import FlyEmulator
-from shared.local.openclaw_runtime import agent_machine_command, machine_host_env
-from tests.harness import RECORDER
-from tests.integration.agent_machine import read_sse, real_events, text_of
+from tests.support.agent_machine import read_sse, real_events, text_of
+from tests.support.harness import RECORDER
 
 
 @pytest.fixture(scope="module")

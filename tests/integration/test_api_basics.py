@@ -1,4 +1,4 @@
-from tests.harness import assert_problem
+from tests.support.harness import assert_problem
 
 
 def test_health_reports_database(client):

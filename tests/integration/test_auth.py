@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.config import reset_settings
-from tests.harness import CANARIES, assert_problem
+from tests.support.harness import CANARIES, assert_problem
 
 SECRET = CANARIES["SUPABASE_JWT_SECRET"]
 ISSUER = "http://127.0.0.1:8080/auth/v1"

@@ -14,7 +14,7 @@ import pytest
 
 from shared.web.openapi import all_routers
 from shared.web.routes import Endpoint
-from tests.harness import assert_problem
+from tests.support.harness import assert_problem
 
 ENDPOINTS: list[Endpoint] = [ep for r in all_routers() for ep in r.endpoints]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.billing.settlement import settle_turn
-from tests.harness import assert_problem
-from tests.integration.billing_helpers import set_credits, turn, world
+from tests.support.billing_helpers import set_credits, turn, world
+from tests.support.harness import assert_problem
 
 
 def test_new_users_have_the_trial(client, make_user):

@@ -12,10 +12,10 @@ import pytest
 from werkzeug.serving import make_server
 
 from shared.billing.settlement import settle_turn
-from tests.harness import CANARIES
-from tests.integration import billing_stripe
-from tests.integration.billing_helpers import assert_ledger_matches_balance, turn, world
-from tests.integration.billing_stripe import drain_ok, session_id
+from tests.support import billing_stripe
+from tests.support.billing_helpers import assert_ledger_matches_balance, turn, world
+from tests.support.billing_stripe import drain_ok, session_id
+from tests.support.harness import CANARIES
 
 stripe_fake = billing_stripe.stripe_fake  # the module-scoped fixture, shared
 

@@ -12,10 +12,10 @@ from shared.billing import metering, payouts
 from shared.billing.checkout import ensure_customer
 from shared.billing.settlement import settle_turn
 from shared.schedules import SCHEDULES
-from tests.harness import CANARIES
-from tests.integration import billing_stripe
-from tests.integration.billing_helpers import turn, world
-from tests.integration.billing_stripe import drain_ok
+from tests.support import billing_stripe
+from tests.support.billing_helpers import turn, world
+from tests.support.billing_stripe import drain_ok
+from tests.support.harness import CANARIES
 
 stripe_fake = billing_stripe.stripe_fake  # the module-scoped fixture, shared
 

@@ -13,7 +13,7 @@ from shared.billing import ledger as credit_ledger
 from shared.billing.pricing import PriceTable
 from shared.billing.settlement import reap_turns, settle_turn
 from shared.problems import Problem
-from tests.integration.billing_helpers import (
+from tests.support.billing_helpers import (
     assert_ledger_matches_balance,
     balance,
     ledger,

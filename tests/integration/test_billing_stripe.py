@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from shared.billing.plans import plan_limits
-from tests.harness import assert_problem
-from tests.integration import billing_stripe
-from tests.integration.billing_helpers import assert_ledger_matches_balance, balance, ledger
-from tests.integration.billing_stripe import FakeStripe, deliver, drain_ok, session_id
+from tests.support import billing_stripe
+from tests.support.billing_helpers import assert_ledger_matches_balance, balance, ledger
+from tests.support.billing_stripe import FakeStripe, deliver, drain_ok, session_id
+from tests.support.harness import assert_problem
 
 stripe_fake = billing_stripe.stripe_fake  # the module-scoped fixture, shared
 
@@ -77,7 +77,7 @@ def test_checkout_creates_the_customer_once_and_reuses_it(client, stripe_fake, m
 
 
 def test_concurrent_first_checkouts_make_one_customer(client, stripe_fake, make_user, db, app):
-    from tests.harness import ApiClient
+    from tests.support.harness import ApiClient
 
     user = make_user()
     barrier = threading.Barrier(6)
@@ -344,8 +344,8 @@ def test_a_paid_mid_period_upgrade_invoice_tops_up_to_the_new_allowance(client, 
     one of its invoices with Stripe's fixture event (build_event), then signed and delivered."""
     import copy
 
-    from shared.local.stripe_fake import build_event
-    from shared.local.stripe_fake.fixtures import new_id
+    from devstack.emulators.stripe import build_event
+    from devstack.emulators.stripe.fixtures import new_id
 
     user = make_user()
     sub = _subscribe(client, stripe_fake, db, user, "pro")

@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import time
 
-from shared.local.stripe_fake import build_event, sign_payload
-from tests.harness import assert_problem
-from tests.integration.billing_stripe import SECRET, deliver, sign
+from devstack.emulators.stripe import build_event, sign_payload
+from tests.support.billing_stripe import SECRET, deliver, sign
+from tests.support.harness import assert_problem
 
 PATH = "/api/stripe/webhook"
 
 
 def _event() -> dict:
-    from shared.local.stripe_fake.fixtures import load_fixtures
+    from devstack.emulators.stripe.fixtures import load_fixtures
 
     account = load_fixtures().raw("account")
     return build_event("account.updated", account)

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from fly.agent.bridge.runtime.offline import TOOL_NAME, input_tokens, offline_answer
-from tests.harness import HttpClient
-from tests.integration.agent_machine import (
+from tests.support.agent_machine import (
     SkillSpec,
     SSEReader,
     make_bundle,
@@ -24,6 +23,7 @@ from tests.integration.agent_machine import (
     skill_files,
     text_of,
 )
+from tests.support.harness import HttpClient
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import json
 
 from shared.schedules import SCHEDULES
-from tests.harness import CANARIES, assert_problem
+from tests.support.harness import CANARIES, assert_problem
 
 AUTH = {"Authorization": f"Bearer {CANARIES['CRON_SECRET']}"}
 

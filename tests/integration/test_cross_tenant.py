@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.integration.tenant_rows import Row, seed_rows
+from tests.support.tenant_rows import Row, seed_rows
 
 
 def _catalogue(db: Any) -> dict[str, dict[str, Any]]:
@@ -53,7 +53,7 @@ def world(db: Any, make_user_module: Any) -> dict[str, Any]:
 def make_user_module(app: Any) -> Any:
     import uuid
 
-    from tests.harness import ApiClient
+    from tests.support.harness import ApiClient
 
     client = ApiClient(app)
 
@@ -109,7 +109,7 @@ def test_every_public_table_has_rls_and_policies(world: dict[str, Any]) -> None:
 def test_every_public_table_is_in_the_matrix(world: dict[str, Any]) -> None:
     covered = {table for table, _, _ in world["rows"]}
     missing = sorted(set(world["catalogue"]) - covered)
-    assert not missing, f"add rows for these tables to tests/integration/tenant_rows.py: {missing}"
+    assert not missing, f"add rows for these tables to tests/support/tenant_rows.py: {missing}"
 
 
 @pytest.mark.parametrize("who", ["other", "anon"])

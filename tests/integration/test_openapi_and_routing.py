@@ -7,7 +7,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from shared.local.server import load_routes
+from devstack.server import load_routes
 from shared.web.openapi import all_routers
 
 

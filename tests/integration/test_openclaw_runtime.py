@@ -17,10 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack import fake_llm as fake
 from fly.agent import openclaw_version
-from shared.local import fake_llm as fake
-from tests.harness import HttpClient
-from tests.integration.agent_machine import (
+from tests.support.agent_machine import (
     SkillSpec,
     SSEReader,
     make_bundle,
@@ -29,6 +28,7 @@ from tests.integration.agent_machine import (
     skill_files,
     text_of,
 )
+from tests.support.harness import HttpClient
 
 pytestmark = pytest.mark.openclaw
 

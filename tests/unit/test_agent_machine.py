@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack import fake_llm
 from fly.agent import AGENT_DIR, openclaw_version
 from fly.agent.bridge.config import BridgeConfig, ConfigError
 from fly.agent.bridge.files import clean_relative_path
@@ -22,7 +23,6 @@ from fly.agent.bridge.problems import BridgeError
 from fly.agent.bridge.runtime import TurnRequest
 from fly.agent.bridge.runtime.offline import OfflineRuntime, offline_answer
 from fly.agent.bridge.runtime.openclaw import tool_event
-from shared.local import fake_llm
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "t" * 32
@@ -168,7 +168,7 @@ def test_openclaw_version_is_pinned_once() -> None:
     assert re.search(r"^ARG OPENCLAW_VERSION$", dockerfile, re.M)  # no default: build.sh passes the pin
     assert "FROM ghcr.io/openclaw/openclaw:${OPENCLAW_VERSION}" in dockerfile
     for path in [AGENT_DIR / "Dockerfile", AGENT_DIR / "fly.toml", AGENT_DIR / "entrypoint.sh", AGENT_DIR / "build.sh",
-                 ROOT / "shared" / "local" / "openclaw_runtime.py", *sorted((AGENT_DIR / "bridge").rglob("*.py"))]:
+                 ROOT / "devstack" / "openclaw_runtime.py", *sorted((AGENT_DIR / "bridge").rglob("*.py"))]:
         assert version not in path.read_text(), f"{path} repeats the pinned version"
     assert "OPENCLAW_VERSION" in (AGENT_DIR / "build.sh").read_text()
 

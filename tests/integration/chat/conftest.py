@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shared.config import overridden
-from tests.harness import CANARIES, RECORDER, HttpClient
+from tests.support.harness import CANARIES, RECORDER, HttpClient
 
 TOKEN_INTERVAL_MS = "4"
 
@@ -33,7 +33,7 @@ class ChatStack:
 
 def start_chat_stack(tmp: Path, *, runtime: str = "offline", openclaw: Any = None,
                      machine_env: dict[str, str] | None = None) -> tuple[ChatStack, Any]:
-    from shared.local.chat_stack import start_local_chat
+    from devstack.chat_stack import start_local_chat
 
     env_machines = {"OFFLINE_TOKEN_INTERVAL_MS": TOKEN_INTERVAL_MS, "BRIDGE_HEARTBEAT_S": "1", **(machine_env or {})}
     local = start_local_chat(tmp, fly_token=CANARIES["FLY_API_TOKEN"], runtime=runtime, openclaw=openclaw,
@@ -54,7 +54,7 @@ def chat_stack(database: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def drain_lifecycle(db: Any, timeout: float = 90.0) -> None:
     """Runs lifecycle jobs in this process until none is waiting; gateway tokens join the leak check."""
-    from shared.local.chat_stack import drain_jobs
+    from devstack.chat_stack import drain_jobs
 
     try:
         drain_jobs(db, ["lifecycle"], timeout=timeout)

@@ -1,6 +1,6 @@
 """Fixtures for lifecycle tests: local Fly emulators, settings pointed at them, and a job drain.
 
-    fly_process      session emulator running each machine as a process (tests/…/machine.py: the
+    fly_process      session emulator running each machine as a process (tests/support/lifecycle_machine.py: the
                      bridge's token and /health /ready contract, steerable through files in its volume)
     fly_simulated    session emulator in simulated mode (no processes; for the faulted hires)
     lifecycle        function fixture: settings pointed at fly_process; gives a `Lifecycle` helper
@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from shared.local.fly_emulator import FlyEmulator
-from tests.harness import CANARIES, RECORDER
+from devstack.emulators.fly import FlyEmulator
+from tests.support.harness import CANARIES, RECORDER
 
-MACHINE = Path(__file__).with_name("machine.py")
+MACHINE = Path(__file__).resolve().parents[2] / "support" / "lifecycle_machine.py"
 FLY_TOKEN = CANARIES["FLY_API_TOKEN"]
 TERMINAL = ("running", "error")
 
@@ -155,7 +155,7 @@ class Lifecycle:
 
 @contextmanager
 def _lifecycle(fly: FlyEmulator, db: Any, app: Any) -> Iterator[Lifecycle]:
-    from tests.harness import ApiClient
+    from tests.support.harness import ApiClient
 
     fly.clear_faults()
     with settings_env(fly_env(fly)):
@@ -202,7 +202,7 @@ class WorkerProcess:
 
         env = dict(os.environ)
         env.update({"WORKER_HEARTBEAT_S": "0.5", "WORKER_STALLED_AFTER_S": "1.5", "LOG_LEVEL": "INFO"})
-        cmd = [sys.executable, "-m", "shared.cli", "worker", "--concurrency", str(concurrency)]
+        cmd = [sys.executable, "-m", "cli.main", "worker", "--concurrency", str(concurrency)]
         for q in queues:
             cmd += ["--queue", q]
         self.log_path = log_path

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from tests.integration.lifecycle.faults import twenty_percent
+from tests.support.lifecycle_faults import twenty_percent
 
 N = int(os.environ.get("LIFECYCLE_FAULT_HIRES", "12"))
 SLUGS = ["inbox-zero", "meeting-scribe", "daily-planner", "paper-digest"]

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from shared.fly.config import INSTANCE_METADATA_KEY
 from shared.lifecycle.names import app_name, network_name
-from tests.harness import assert_problem
+from tests.support.harness import assert_problem
 
 
 def test_hire_provisions_to_running(lifecycle, make_user):
@@ -55,7 +55,7 @@ def test_hire_again_returns_the_same_instance(lifecycle, make_user):
 
 
 def test_concurrent_hires_make_one_instance(lifecycle, make_user, app):
-    from tests.harness import ApiClient
+    from tests.support.harness import ApiClient
 
     user = make_user()
 

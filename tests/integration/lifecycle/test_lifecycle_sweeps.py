@@ -7,8 +7,8 @@ import uuid
 from shared.lifecycle.health import health_check
 from shared.lifecycle.idle import idle_shutdown
 from shared.lifecycle.reconcile import reconcile
-from tests.harness import CANARIES
 from tests.integration.lifecycle.conftest import provisioned, wait_for
+from tests.support.harness import CANARIES
 
 
 def _notifications(env, user):

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from shared.lifecycle.states import ACTION_TRANSITIONS, ACTIONS, STATUSES
-from tests.harness import assert_problem
+from tests.support.harness import assert_problem
 
 
 def _provisioned(lifecycle, user, slug="inbox-zero"):

@@ -231,7 +231,7 @@ def test_concurrent_claims_never_share_a_unit(pool, make_user):
 
 
 def test_concurrent_hires_through_the_queue(pool, make_user, app):
-    from tests.harness import ApiClient
+    from tests.support.harness import ApiClient
 
     with size(2):
         refill(pool)

@@ -1,4 +1,4 @@
-"""`python -m shared.local.stripe_fake --port 12111 [--webhook URL --webhook-secret whsec_…]`."""
+"""`python -m devstack.emulators.stripe --port 12111 [--webhook URL --webhook-secret whsec_…]`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .server import StripeFake
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m shared.local.stripe_fake", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.emulators.stripe", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=12111, help="port (0 picks a free one)")
     parser.add_argument("--api-key", help="accept only this key (default: any sk_test_/rk_test_ key)")
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fixtures",
         help="path of stripe-fixtures3.json (default: STRIPE_FIXTURES_PATH or "
-        "../shared/specs/ beside the repo)",
+        "the project's specs/ folder)",
     )
     args = parser.parse_args(argv)
 

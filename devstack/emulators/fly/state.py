@@ -37,13 +37,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.local.fly_emulator import ids
-from shared.local.fly_emulator.faults import FaultInjector
+from devstack.emulators.fly import ids
+from devstack.emulators.fly.faults import FaultInjector
 
 if TYPE_CHECKING:
-    from shared.local.fly_emulator.runner import Runner
+    from devstack.emulators.fly.runner import Runner
 
-log = logging.getLogger("shared.local.fly_emulator")
+log = logging.getLogger("devstack.emulators.fly")
 
 PERSISTENT = frozenset({"created", "started", "stopped", "suspended", "failed"})
 STARTABLE = frozenset({"created", "stopped", "suspended", "failed"})

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.local.machine_image import SSE_GATEWAY_IMAGE
+from devstack.machine_image import SSE_GATEWAY_IMAGE
 
 SSE_GATEWAY_APP = "openagents-sse-gateway"
 
@@ -16,12 +16,12 @@ def start_fly(*, data_dir: Path, token: str, runtime: str = "offline", openclaw:
               mode: str = "process", machine_env: dict[str, str] | None = None,
               **emulator_kwargs: Any) -> tuple[Any, dict[str, str]]:
     """Starts the emulator; returns it and the settings that point the platform at it."""
-    from shared.local.fly_emulator import FlyEmulator
-    from shared.local.openclaw_runtime import machine_host_env
+    from devstack.emulators.fly import FlyEmulator
+    from devstack.openclaw_runtime import machine_host_env
 
     env = machine_host_env(runtime, openclaw)
     env.update(machine_env or {})
-    emu = FlyEmulator(mode=mode, machine_command=[sys.executable, "-m", "shared.local.machine_image"],  # type: ignore[arg-type]
+    emu = FlyEmulator(mode=mode, machine_command=[sys.executable, "-m", "devstack.machine_image"],  # type: ignore[arg-type]
                       token=token, data_dir=data_dir, machine_env=env, **emulator_kwargs)
     emu.start()
     settings = {

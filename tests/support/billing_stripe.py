@@ -1,6 +1,6 @@
 """Stripe side of billing tests: the local fake with our catalogue, signed deliveries, job draining.
 
-Import the fixtures into a test module (`from tests.integration.billing_stripe import stripe_fake`).
+Import the fixtures into a test module (`from tests.support.billing_stripe import stripe_fake`).
 The fake records events without delivering them; tests fetch them (`fake.events()`) and deliver them
 themselves, signed with the test's webhook secret exactly as Stripe signs, as often and in whatever
 order the test wants.
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shared.config import overridden
-from tests.harness import CANARIES
+from tests.support.harness import CANARIES
 
 SECRET = CANARIES["STRIPE_WEBHOOK_SECRET"]
 
@@ -43,7 +43,7 @@ class FakeStripe:
 @pytest.fixture(scope="module")
 def stripe_fake(database: Any) -> Iterator[FakeStripe]:
     """The fake, our prices and meter in it, and settings pointing the platform at it (module-wide)."""
-    from shared.local.stripe_dev import start_stripe_fake
+    from devstack.stripe_dev import start_stripe_fake
 
     fake, env = start_stripe_fake(api_key=None, deliver_webhooks=False)
     # The canary key and webhook secret stay: the fake accepts any test-mode key.
@@ -56,7 +56,7 @@ def stripe_fake(database: Any) -> Iterator[FakeStripe]:
 
 
 def sign(event: dict[str, Any], *, secret: str = SECRET, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
-    from shared.local.stripe_fake import sign_event
+    from devstack.emulators.stripe import sign_event
 
     return sign_event(event, secret, timestamp)
 

@@ -8,7 +8,7 @@ import sys
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
-    from shared.local.stack import run_dev
+    from devstack.stack import run_dev
 
     return run_dev(port=args.port)
 
@@ -19,7 +19,7 @@ def _database_url() -> str:
     url = get_settings().DATABASE_URL
     if url:
         return url
-    from shared.local.stack import local_postgres
+    from devstack.stack import local_postgres
 
     pg = local_postgres()
     pg.start()

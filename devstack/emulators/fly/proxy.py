@@ -38,8 +38,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from shared.local.fly_emulator import ids
-from shared.local.fly_emulator.state import STARTABLE, App, EmulatorState, Machine, parse_duration
+from devstack.emulators.fly import ids
+from devstack.emulators.fly.state import STARTABLE, App, EmulatorState, Machine, parse_duration
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from shared.billing.plans import PLANS, TOPUPS, price_key
 
 if TYPE_CHECKING:
-    from shared.local.stripe_fake import StripeFake
+    from devstack.emulators.stripe import StripeFake
 
 
 def create_catalog(client: Any, *, meter_event_name: str = "openagents_credits") -> dict[str, str]:
@@ -66,7 +66,7 @@ def start_stripe_fake(*, webhook_url: str | None = None, webhook_secret: str | N
     """Starts the fake on 127.0.0.1 (`port` 0: any free port), registers `webhook_url` as the webhook
     endpoint signed with `webhook_secret` (generated when not given), creates the catalogue, and
     returns the fake (call `.stop()` when done) and the environment for the platform."""
-    from shared.local.stripe_fake import DEFAULT_API_KEY, StripeFake
+    from devstack.emulators.stripe import DEFAULT_API_KEY, StripeFake
 
     key = api_key or DEFAULT_API_KEY
     secret = webhook_secret or "whsec_" + secrets.token_urlsafe(24)

@@ -5,7 +5,7 @@ really signed. Point the SDK at `StripeFake().start().url`:
 
     stripe.StripeClient(key, base_addresses={"api": url})   # or: stripe.api_base = url
 
-Run standalone with `python -m shared.local.stripe_fake --port 12111`.
+Run standalone with `python -m devstack.emulators.stripe --port 12111`.
 """
 
 from .server import DEFAULT_API_KEY, StripeFake

@@ -27,9 +27,9 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
     in a process of its own instead of a thread, as serverless functions do."""
     from werkzeug.serving import make_server
 
-    from shared.local.fly_dev import ensure_sse_gateway, start_fly
-    from shared.local.postgres import free_port
-    from shared.local.server import VercelDispatcher
+    from devstack.fly_dev import ensure_sse_gateway, start_fly
+    from devstack.postgres import free_port
+    from devstack.server import VercelDispatcher
     from shared.streaming.tokens import new_keypair
 
     priv, pub = new_keypair()
@@ -47,7 +47,7 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
 
         import httpx
 
-        proc = subprocess.Popen([sys.executable, "-m", "shared.local.serve", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "devstack.serve", "--port", str(port)],
                                 env={**api_process_env, **env, "LOG_LEVEL": "WARNING"})
         deadline = time.monotonic() + 30
         while True:

@@ -14,7 +14,7 @@ path is given, appended to a JSONL file — the assertion surface for tests.
 
     with FakeLLM() as llm:            # or FakeLLM(port=...).start() / .stop()
         llm.base_url                  # http://127.0.0.1:<port>/v1
-`python -m shared.local.fake_llm PORT [RECORD.jsonl]` serves it in the foreground.
+`python -m devstack.fake_llm PORT [RECORD.jsonl]` serves it in the foreground.
 """
 
 from __future__ import annotations

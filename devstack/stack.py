@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from devstack.postgres import LocalPostgres
 from shared.config import DATA_DIR, LOCAL_ENV_FILE, PROJECT_ROOT, ensure_local_secrets, read_env_file
-from shared.local.postgres import LocalPostgres
 
 DEFAULT_PG_PORT = 54329
 
@@ -123,7 +123,7 @@ def run_dev(port: int | None = None) -> int:
         m.seed(url)
 
         if not os.environ.get("STRIPE_SECRET_KEY"):
-            from shared.local.stripe_dev import start_stripe_fake
+            from devstack.stripe_dev import start_stripe_fake
 
             fake, stripe_env = start_stripe_fake(
                 webhook_url=f"http://127.0.0.1:{port}/api/stripe/webhook",
@@ -135,12 +135,12 @@ def run_dev(port: int | None = None) -> int:
             started.append("Stripe            $STRIPE_SECRET_KEY")
 
         if not os.environ.get("FLY_API_BASE"):
-            from shared.local.fly_dev import ensure_sse_gateway, start_fly
+            from devstack.fly_dev import ensure_sse_gateway, start_fly
 
             runtime = os.environ.get("OPENAGENTS_AGENT_RUNTIME", "offline")
             openclaw = None
             if runtime == "openclaw":
-                from shared.local.openclaw_runtime import install
+                from devstack.openclaw_runtime import install
 
                 print("OPENAGENTS_AGENT_RUNTIME=openclaw: installing Node and OpenClaw (once, cached)…", flush=True)
                 openclaw = install()
@@ -158,12 +158,12 @@ def run_dev(port: int | None = None) -> int:
         from shared.config import reset_settings
 
         reset_settings()
-        worker = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker"], env=dict(os.environ))
+        worker = subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=dict(os.environ))
         stops.append(lambda: _stop_process(worker))
         started.append(f"Job worker        pid {worker.pid} (procrastinate; queues: all)")
         from werkzeug.serving import make_server
 
-        from shared.local.server import VercelDispatcher
+        from devstack.server import VercelDispatcher
 
         server = make_server("127.0.0.1", port, VercelDispatcher(), threaded=True)
         stops.insert(0, server.shutdown)

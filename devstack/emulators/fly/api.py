@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.local.fly_emulator import ids
-from shared.local.fly_emulator.faults import ApiFault, FaultInjector
-from shared.local.fly_emulator.state import WAITABLE, ApiError, EmulatorState
+from devstack.emulators.fly import ids
+from devstack.emulators.fly.faults import ApiFault, FaultInjector
+from devstack.emulators.fly.state import WAITABLE, ApiError, EmulatorState
 
 Handler = Callable[[Request], Awaitable[Response]]
 LEASE_HEADER = "fly-machine-lease-nonce"

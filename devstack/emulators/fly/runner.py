@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from shared.local.fly_emulator.state import LaunchFailed
+from devstack.emulators.fly.state import LaunchFailed
 
 if TYPE_CHECKING:
-    from shared.local.fly_emulator.state import Machine
+    from devstack.emulators.fly.state import Machine
 
 STUB_PATH = Path(__file__).with_name("stub_machine.py")
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-I", "-u", str(STUB_PATH))

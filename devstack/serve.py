@@ -1,4 +1,4 @@
-"""`python -m shared.local.serve --port N`: only the API + functions (as vercel.json routes them), for
+"""`python -m devstack.serve --port N`: only the API + functions (as vercel.json routes them), for
 benchmarks that need the API in a process of its own. `openagents dev` is the whole stack."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 
 from werkzeug.serving import run_simple
 
-from shared.local.server import VercelDispatcher
+from devstack.server import VercelDispatcher
 
 
 def main() -> None:

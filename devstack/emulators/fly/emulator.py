@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import uvicorn
 
-from shared.local.fly_emulator.api import build_api
-from shared.local.fly_emulator.faults import FaultConfig, FaultInjector
-from shared.local.fly_emulator.proxy import FlyProxy
-from shared.local.fly_emulator.runner import ProcessRunner, Runner, SimulatedRunner
-from shared.local.fly_emulator.state import EmulatorState
+from devstack.emulators.fly.api import build_api
+from devstack.emulators.fly.faults import FaultConfig, FaultInjector
+from devstack.emulators.fly.proxy import FlyProxy
+from devstack.emulators.fly.runner import ProcessRunner, Runner, SimulatedRunner
+from devstack.emulators.fly.state import EmulatorState
 
 if TYPE_CHECKING:
     from shared.fly import FlyClient
 
-log = logging.getLogger("shared.local.fly_emulator")
+log = logging.getLogger("devstack.emulators.fly")
 T = TypeVar("T")
 Mode = Literal["process", "simulated"]
 

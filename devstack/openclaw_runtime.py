@@ -41,7 +41,7 @@ import httpx
 from fly.agent import ENTRYPOINT, openclaw_version
 from fly.agent.bridge.openclaw_config import prepare_config
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NODE_VERSION = "24.21.0"
 _HOST_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV")
 OPENCLAW_VERSION = openclaw_version()

@@ -19,7 +19,7 @@ def main() -> None:
     if "sse-gateway" in image:
         os.environ.setdefault("HOST", "127.0.0.1")
         os.execv(sys.executable, [sys.executable, "-u", "-m", "fly.sse_gateway"])
-    from shared.local.openclaw_runtime import agent_machine_command
+    from devstack.openclaw_runtime import agent_machine_command
 
     cmd = agent_machine_command()
     os.execvp(cmd[0], cmd)

@@ -16,9 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-# shared/local/stripe_fake/fixtures.py -> parents[3] is the repo root; CI clones shared/ beside it.
+# devstack/emulators/stripe/fixtures.py -> parents[3] is the repo root; the project keeps its own copy.
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_FIXTURES_PATH = REPO_ROOT.parent / "shared" / "specs" / "stripe-fixtures3.json"
+DEFAULT_FIXTURES_PATH = REPO_ROOT / "specs" / "stripe-fixtures3.json"
 ENV_VAR = "STRIPE_FIXTURES_PATH"
 
 # Id prefixes as Stripe issues them in test mode. Lengths of the random part follow real ids.

@@ -1,4 +1,4 @@
-"""`python -m shared.local.fly_emulator`: run the emulator in the foreground until Ctrl-C."""
+"""`python -m devstack.emulators.fly`: run the emulator in the foreground until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import signal
 import sys
 import threading
 
-from shared.local.fly_emulator.emulator import FlyEmulator
+from devstack.emulators.fly.emulator import FlyEmulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.local.fly_emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.emulators.fly", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4280, help="Machines API port (0 = any free port)")
     parser.add_argument("--proxy-port", type=int, default=0, help="edge proxy port (0 = any free port)")

@@ -1,4 +1,4 @@
-"""Check Machines API traffic against Fly's OpenAPI file (`shared/specs/fly-machines-openapi.json`).
+"""Check Machines API traffic against Fly's OpenAPI file (the project's copy, `specs/fly-machines-openapi.json`).
 
 For tests: `SpecCheckingTransport` wraps the transport of a `FlyClient`, validates every request the
 client sends and every response it gets back, and collects what does not conform in `violations`.
@@ -166,17 +166,17 @@ def _describe(error: Exception) -> str:
     return " <- ".join(parts)
 
 
-SPEC_RELATIVE = Path("shared/specs/fly-machines-openapi.json")
+SPEC_RELATIVE = Path("specs/fly-machines-openapi.json")
+SPEC_PATH = Path(__file__).resolve().parents[3] / SPEC_RELATIVE
 
 
-def find_spec(repo_root: Path) -> Path | None:
-    """The spec file: `<repo>/../shared/specs/…` (CI clones the repo with `shared/` beside it), else
-    inside the repo; None when neither exists."""
-    for base in (repo_root.parent, repo_root):
-        candidate = base / SPEC_RELATIVE
-        if candidate.is_file():
-            return candidate
-    return None
+def find_spec(repo_root: Path | None = None) -> Path:
+    """The project's own copy of the spec (`specs/`, with its SOURCE note). Missing is an error, never
+    a reason to skip a contract test."""
+    path = (repo_root / SPEC_RELATIVE) if repo_root is not None else SPEC_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"Fly's OpenAPI file is missing at {path}")
+    return path
 
 
 @functools.cache

@@ -1,0 +1,1 @@
+"""The `openagents` command (subcommands fixed by ARCHITECTURE §6)."""

@@ -1,0 +1,1 @@
+"""Emulators of the outside services the platform calls (Fly Machines, Stripe), for dev, tests and benchmarks."""

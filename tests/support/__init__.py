@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: the recorder and client, tenant rows, fakes wiring, machines."""
