@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install dev test bench doctor lint lock clean postgres
+.PHONY: install dev test bench doctor lint lock clean postgres audit
 
 install: $(VENV)/.installed postgres
 
@@ -32,6 +32,7 @@ dev: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install
@@ -42,6 +43,12 @@ doctor: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Known vulnerabilities in uv.lock (pip-audit against PyPI's JSON API; allow-list: dependency-allowlist.toml).
+# Not part of `test`: CI reaches PyPI's package index only, not its JSON API (devstack/dependency_audit.py).
+audit: install
+	$(VENV)/bin/python -m devstack.dependency_audit
+	$(VENV)/bin/mypy
 
 lock: $(UV)
 	@py=$$(scripts/find-python $(PYTHON_VERSION)) && PYTHONPATH=$(TOOLS) $(UV) lock --python $$py

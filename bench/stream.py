@@ -27,6 +27,7 @@ from shared.streaming import sse
 
 PACE_MS = 10
 TOKENS = 100
+CONCURRENT_FULL = 200
 TTFT_GOAL = Goal("<", 5, "ms")
 RATE_GOAL = Goal(">=", 0.9)
 
@@ -55,10 +56,13 @@ def _setup(ctx: Context) -> tuple[Any, Any, dict[str, Any]]:
     bench_db = ctx.database()
     tmp = Path(tempfile.mkdtemp(prefix="oa-bench-stream-"))
     os.environ["LOG_LEVEL"] = "WARNING"
-    # The API runs in its own process (as a function does), not in the load generator's.
+    # The API runs in its own process (as a function does), not in the load generator's. One user
+    # makes every turn: its abuse guards (the chat rate limit, the cap on concurrent streams) are
+    # lifted, since what is measured is the path's capacity.
     local = start_local_chat(tmp, fly_token="bench-fly-token", machine_env={
         "OFFLINE_TOKEN_INTERVAL_MS": str(PACE_MS), "OFFLINE_TOKENS": str(TOKENS)}, grace_s=1,
         api_process_env={**os.environ, "DATABASE_URL": bench_db.url, "OPENAGENTS_ENV": "test", "DATABASE_POOL_MAX": "40",
+                         "CHAT_STREAMS_PER_USER": str(CONCURRENT_FULL + 10), "RATE_LIMITS": '{"chat": {"limit": 0}}',
                          "SUPABASE_JWT_SECRET": os.environ.get("SUPABASE_JWT_SECRET") or "bench-jwt-secret-0123456789abcdef"})
     os.environ.update({**local.env, "DATABASE_URL": bench_db.url, "OPENAGENTS_ENV": "test",
                        "SUPABASE_JWT_SECRET": os.environ.get("SUPABASE_JWT_SECRET") or "bench-jwt-secret-0123456789abcdef"})
@@ -114,7 +118,7 @@ def stream(ctx: Context) -> Result:
     local, _bench_db, info = _setup(ctx)
     try:
         sequential = 30 if ctx.full else 8
-        concurrent = 200 if ctx.full else 20
+        concurrent = CONCURRENT_FULL if ctx.full else 20
         _run(local, info, "direct", 3, 1)
         _run(local, info, "proxied", 3, 1)  # warm both paths (imports, pools, prepared statements)
         d_ttft, d_rate = _summary(_run(local, info, "direct", sequential, 1))
@@ -204,15 +208,11 @@ def _hire_to_first_token(local: Any, db: Any, headers: dict[str, str], slug: str
 
 def _bridge_bundle(instance_id: str) -> dict[str, Any]:
     """Whether the instance runs on a pool unit, and the version its bridge reports (GET /v1/bundle)."""
-    from shared.lifecycle.config import lifecycle_config
-    from shared.lifecycle.probe import request_headers
+    from shared.bridge.client import bridge_client
     from shared.lifecycle.wake import machine_target
 
     target = machine_target(instance_id)
-    r = httpx.get(lifecycle_config().proxy_url(target.app) + "/v1/bundle", timeout=10, trust_env=False,
-                  headers=request_headers(target.machine_id, target.gateway_token))
-    r.raise_for_status()
-    return {"warm": target.app.startswith("oa-pool-"), "version": r.json().get("version")}
+    return {"warm": target.app.startswith("oa-pool-"), "version": bridge_client().bundle_state(target).get("version")}
 
 
 @benchmark("warm-hire", "warm-pool hire → first token, real bridge (offline runtime)")

@@ -25,11 +25,9 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
     """Starts everything; the caller applies `env` (then `reset_settings()`) before using the API.
     With `api_process_env` (the environment for it, e.g. `os.environ` + DATABASE_URL) the API runs
     in a process of its own instead of a thread, as serverless functions do."""
-    from werkzeug.serving import make_server
-
     from devstack.fly_dev import ensure_sse_gateway, start_fly
     from devstack.postgres import free_port
-    from devstack.server import VercelDispatcher
+    from devstack.server import make_api_server
     from shared.streaming.tokens import new_keypair
 
     priv, pub = new_keypair()
@@ -40,7 +38,9 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
     env = {**fly_settings, "STREAM_TOKEN_PRIVATE_KEY": priv, "STREAM_TOKEN_PUBLIC_KEY": pub,
            "AGENT_IMAGE": "registry.fly.io/openagents-agent:local", "FLY_REGION": "iad",
            "LIFECYCLE_START_TIMEOUT_S": "60", "LIFECYCLE_READY_TIMEOUT_S": "90", "LIFECYCLE_RETRY_BASE_S": "0.05",
-           "CHAT_RESUME_GRACE_S": str(grace_s), "OPENAGENTS_AGENT_RUNTIME": runtime}
+           "CHAT_RESUME_GRACE_S": str(grace_s), "OPENAGENTS_AGENT_RUNTIME": runtime,
+           # Machines reach models through this API's LLM proxy (its upstream is the caller's to set).
+           "LLM_PROXY_URL": f"http://127.0.0.1:{port}/llm"}
     if api_process_env is not None:
         import subprocess
         import sys
@@ -66,7 +66,7 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
             proc.wait(timeout=10)
             fly.stop()
     else:
-        server = make_server("127.0.0.1", port, VercelDispatcher(), threaded=True)
+        server = make_api_server(port)
         threading.Thread(target=server.serve_forever, daemon=True, name="api").start()
 
         def stop() -> None:

@@ -9,8 +9,14 @@
   internal-context user block after it), it answers `TOOL_FOLLOWUP`;
 - otherwise it answers `ANSWER`; with `SLOWTEST` in the newest user turn, 0.4 s per chunk (a client
   that goes away shows up in `aborted`: the request bodies whose stream broke off).
+`POST /v1/messages` answers the same text in Anthropic's Messages shape (streamed: `message_start` …
+`message_delta` with the usage … `message_stop`), for the LLM proxy's Anthropic route.
 `GET /v1/models` lists the one model. Every request body is kept (`requests`, with lower-cased `headers`) and, when a
 path is given, appended to a JSONL file — the assertion surface for tests.
+
+Knobs for tests: `refuse_keys` (keys answered 401, as a provider refuses a bad key), `fail_next(status, n)`
+(the next n calls answer that status), `response_id` (every answer carries this id, as a provider
+replaying one answer would).
 
     with FakeLLM() as llm:            # or FakeLLM(port=...).start() / .stop()
         llm.base_url                  # http://127.0.0.1:<port>/v1
@@ -83,7 +89,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _key(self) -> str:
+        auth = self.headers.get("Authorization", "")
+        return self.headers.get("x-api-key") or (auth[7:] if auth.lower().startswith("bearer ") else "")
+
+    def _refused(self) -> bool:
+        owner = self.server.owner
+        if self._key() in owner.refuse_keys:
+            self._json(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                                       "code": "invalid_api_key"}})
+            return True
+        status = owner._take_failure()
+        if status is not None:
+            self._json(status, {"error": {"message": "injected failure", "type": "server_error"}})
+            return True
+        return False
+
     def do_GET(self) -> None:
+        self.server.owner._record({"method": "GET", "path": self.path}, dict(self.headers))
+        if self._refused():
+            return
         if self.path.rstrip("/") == "/v1/models":
             self._json(200, {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "owned_by": "fake"}]})
         else:
@@ -92,6 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        if self.path.rstrip("/") == "/v1/messages":
+            self._messages(raw)
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
             return
@@ -101,9 +129,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": {"message": "bad json", "type": "invalid_request_error"}})
             return
         self.server.owner._record(body, dict(self.headers))
+        if self._refused():
+            return
         reply = plan_reply(body)
         prompt_tokens = max(1, len(raw) // 4)
-        cid = "chatcmpl-" + uuid.uuid4().hex
+        cid = self.server.owner.response_id or "chatcmpl-" + uuid.uuid4().hex
         created = int(time.time())
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": reply.get("text")}
@@ -158,6 +188,52 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.server.owner.aborted.append(body)
 
+    def _messages(self, raw: bytes) -> None:
+        """Anthropic's Messages API: the same deterministic text, whole or as its event stream."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": "bad json"}})
+            return
+        self.server.owner._record(body, dict(self.headers))
+        if self._refused():
+            return
+        owner = self.server.owner
+        mid = owner.response_id or "msg_" + uuid.uuid4().hex[:24]
+        model = body.get("model") or MODEL_ID
+        pieces = _words(ANSWER)
+        input_tokens = max(1, len(raw) // 4)
+        if not body.get("stream"):
+            self._json(200, {"id": mid, "type": "message", "role": "assistant", "model": model,
+                             "content": [{"type": "text", "text": ANSWER}], "stop_reason": "end_turn",
+                             "usage": {"input_tokens": input_tokens, "output_tokens": len(pieces)}})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def event(name: str, data: dict[str, Any]) -> None:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode())
+            self.wfile.flush()
+
+        try:
+            event("message_start", {"message": {"id": mid, "type": "message", "role": "assistant", "model": model,
+                                                "content": [], "stop_reason": None,
+                                                "usage": {"input_tokens": input_tokens, "output_tokens": 1}}})
+            event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            for piece in pieces:
+                event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+                if owner.chunk_delay_s:
+                    time.sleep(owner.chunk_delay_s)
+            event("content_block_stop", {"index": 0})
+            event("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": len(pieces)}})
+            event("message_stop", {})
+        except (BrokenPipeError, ConnectionResetError):
+            owner.aborted.append(body)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -172,6 +248,9 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.aborted: list[dict[str, Any]] = []
+        self.refuse_keys: set[str] = set()
+        self.response_id: str | None = None
+        self._failures: list[int] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -184,6 +263,19 @@ class FakeLLM:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """Without `/v1`: Anthropic clients add it themselves."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail_next(self, status: int, count: int = 1) -> None:
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def _take_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
 
     def _record(self, body: dict[str, Any], headers: dict[str, str]) -> None:
         with self._lock:
@@ -211,6 +303,12 @@ class FakeLLM:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def upstream_env(llm: FakeLLM, key: str = "fake-llm-platform-key") -> dict[str, str]:
+    """Settings that make the platform's LLM proxy forward to this fake (both dialects)."""
+    return {"OPENAI_BASE_URL": llm.base_url, "LLM_UPSTREAM_ANTHROPIC_BASE": llm.root_url,
+            "OPENAI_API_KEY": key, "ANTHROPIC_API_KEY": key}
 
 
 def main(argv: list[str]) -> None:

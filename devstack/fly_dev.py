@@ -13,22 +13,28 @@ SSE_GATEWAY_APP = "openagents-sse-gateway"
 
 
 def start_fly(*, data_dir: Path, token: str, runtime: str = "offline", openclaw: Any = None,
-              mode: str = "process", machine_env: dict[str, str] | None = None,
+              mode: str = "process", machine_env: dict[str, str] | None = None, persistent: bool = False,
               **emulator_kwargs: Any) -> tuple[Any, dict[str, str]]:
-    """Starts the emulator; returns it and the settings that point the platform at it."""
+    """Starts the emulator; returns it and the settings that point the platform at it.
+
+    `persistent` keeps apps, machines and volumes in `data_dir` across restarts (`make dev`);
+    tests and benchmarks leave it off and get a world of their own each time."""
     from devstack.emulators.fly import FlyEmulator
     from devstack.openclaw_runtime import machine_host_env
 
     env = machine_host_env(runtime, openclaw)
     env.update(machine_env or {})
     emu = FlyEmulator(mode=mode, machine_command=[sys.executable, "-m", "devstack.machine_image"],  # type: ignore[arg-type]
-                      token=token, data_dir=data_dir, machine_env=env, **emulator_kwargs)
+                      token=token, data_dir=data_dir, machine_env=env, state_dir=data_dir if persistent else None,
+                      **emulator_kwargs)
     emu.start()
     settings = {
         "FLY_API_BASE": emu.url,
         "FLY_API_TOKEN": token,
         "FLY_ORG": "personal",
-        "FLY_PROXY_BASE": emu.proxy_url,
+        # Through the app's own entry, as `https://{app}.fly.dev` on Fly: the proxy routes
+        # `fly-force-instance-id` only within the app a request entered.
+        "FLY_PROXY_BASE": f"{emu.proxy_url}/_app/{{app}}",
         "SSE_GATEWAY_URL": f"{emu.proxy_url}/_app/{SSE_GATEWAY_APP}",
     }
     return emu, settings

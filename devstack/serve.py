@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from werkzeug.serving import run_simple
-
-from devstack.server import VercelDispatcher
+from devstack.server import make_api_server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    run_simple("127.0.0.1", args.port, VercelDispatcher(), threaded=True, use_reloader=False)
+    make_api_server(args.port).serve_forever()
 
 
 if __name__ == "__main__":

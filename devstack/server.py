@@ -1,7 +1,9 @@
 """Serves `api/` and `functions/` exactly as vercel.json routes them, on one local port.
 
 Each function module is imported on first use (like a cold start) and gets the original path, as
-Vercel's Python runtime passes it. Unmatched paths answer a problem+json 404.
+Vercel's Python runtime passes it. Unmatched paths answer a problem+json 404, and so does every error
+the HTTP server itself answers before any app sees the request (431 for oversized headers, 414, 400):
+`make_api_server` is how the local stack, its tests and `devstack.serve` listen.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ import importlib
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
 from shared.config import PROJECT_ROOT
+from shared.web.guard import ProblemGuard
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -67,3 +73,38 @@ class VercelDispatcher:
                                              ("Content-Length", str(len(body)))])
             return [body]
         return app(environ, start_response)
+
+
+# The HTTP server's own refusals, with the problem type each gets.
+_SERVER_PROBLEMS = {400: "bad-request", 408: "request-timeout", 414: "uri-too-long",
+                    431: "headers-too-large", 501: "not-implemented", 505: "http-version-not-supported"}
+_SERVER_DETAILS = {414: "The request line is too long.", 431: "The request's header fields are too large or too many."}
+
+
+class ProblemRequestHandler(WSGIRequestHandler):
+    """Answers the errors http.server raises while parsing a request (before WSGI) as problem+json,
+    where the standard library writes an HTML page."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        title = self.responses.get(code, ("Error", ""))[0]
+        rid = uuid.uuid4().hex
+        problem = {"type": f"https://openagents.dev/problems/{_SERVER_PROBLEMS.get(code, 'http-error')}",
+                   "title": title, "status": code,
+                   "detail": _SERVER_DETAILS.get(code) or explain or message or title, "request_id": rid}
+        body = json.dumps(problem, separators=(",", ":")).encode()
+        self.log_error("code %d, message %s", code, message or title)
+        self.send_response(code, title)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/problem+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Request-Id", rid)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def make_api_server(port: int, host: str = "127.0.0.1", app: WSGIApp | None = None) -> BaseWSGIServer:
+    """A threaded local server for the dispatcher (or `app`): problems for the server's own errors,
+    and for whatever escapes an app (the dispatcher's imports included)."""
+    return make_server(host, port, ProblemGuard(app or VercelDispatcher()), threaded=True,
+                       request_handler=ProblemRequestHandler)

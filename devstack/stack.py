@@ -1,13 +1,22 @@
 """`openagents dev`: the whole platform on this machine, on embedded defaults (ARCHITECTURE §2).
 
 Starts (or reuses) a private Postgres cluster in `.data/postgres`, applies migrations and the seed,
-and serves every function on 127.0.0.1:$PORT as vercel.json routes them. Ctrl-C stops all it started;
-the data stays for next time. `DATABASE_URL` makes it use another Postgres instead.
+and serves every function on 127.0.0.1:$PORT as vercel.json routes them. Ctrl-C (or SIGTERM, SIGHUP)
+stops all it started, in the reverse order of starting (the API, the worker, the Fly emulator, the
+Stripe fake, Postgres last, so nothing loses its database while it still runs); the data stays for
+next time, the Fly emulator's apps, machines and volumes included (`.data/fly`). `DATABASE_URL`
+makes it use another Postgres instead.
+
+If this process dies without that cleanup (SIGKILL, a crash), the guardian (`devstack/guardian.py`)
+kills the worker and every machine process and stops Postgres; should that fail too, the next start
+takes back a Postgres of this folder that is still running and kills the worker and the machine
+processes recorded in `.data/` (`dev-worker.json`, `fly/state.json`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import signal
@@ -17,6 +26,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from devstack.guardian import die_with_parent, guardian, kill_group, start_time
 from devstack.postgres import LocalPostgres
 from shared.config import DATA_DIR, LOCAL_ENV_FILE, PROJECT_ROOT, ensure_local_secrets, read_env_file
 
@@ -98,21 +108,51 @@ def _stop_process(proc: subprocess.Popen) -> None:
             proc.kill()
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+WORKER_RECORD = "dev-worker.json"
+
+
+def _kill_stale_worker() -> None:
+    """A worker a previous run left behind (it died, and so did its guardian): it must not go on
+    taking jobs beside the new one. Recorded as pid + start time, so a reused pid is left alone."""
+    record = DATA_DIR / WORKER_RECORD
+    try:
+        data = json.loads(record.read_text())
+        kill_group(int(data["pgid"]), data.get("started"))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    record.unlink(missing_ok=True)
+
+
 def run_dev(port: int | None = None) -> int:
     os.environ.setdefault("OPENAGENTS_ENV", "dev")
     for k, v in local_env().items():
         os.environ.setdefault(k, v)
     port = port or int(os.environ.get("PORT", 8080))
     os.environ["PORT"] = str(port)
-    stops: list[Callable[[], None]] = []
+    stops: list[Callable[[], None]] = []  # in the order of starting; run in reverse
     started: list[str] = []
+    # From the first moment: a SIGTERM during startup stops what has started so far, too.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    guard = guardian()
+    _kill_stale_worker()
     try:
         from shared.data import migrate as m
 
         if not os.environ.get("DATABASE_URL"):
             pg = local_postgres()
+            guard.on_orphan("postgres", pg.stop_command())
             pg.start()
-            stops.append(pg.stop)
+
+            def stop_postgres() -> None:
+                pg.stop()
+                guard.forget("postgres")
+
+            stops.append(stop_postgres)
             m.create_database(pg.url(), "openagents")
             os.environ["DATABASE_URL"] = pg.url("openagents")
             started.append(f"Postgres          127.0.0.1:{pg.port} (data in {pg.data_dir})")
@@ -134,6 +174,19 @@ def run_dev(port: int | None = None) -> int:
         else:
             started.append("Stripe            $STRIPE_SECRET_KEY")
 
+        if not os.environ.get("OPENAI_BASE_URL"):
+            # Agents reach models through the platform's LLM proxy (/llm/v1); locally its upstream is
+            # the fake provider, with a key of its own (an explicitly set provider wins).
+            from devstack.fake_llm import FakeLLM, upstream_env
+
+            llm = FakeLLM().start()
+            stops.append(llm.stop)
+            for k, v in upstream_env(llm).items():
+                os.environ.setdefault(k, v)
+            started.append(f"LLM (fake)        {llm.base_url}  (upstream of the LLM proxy at /llm/v1)")
+        else:
+            started.append("LLM upstream      $OPENAI_BASE_URL")
+
         if not os.environ.get("FLY_API_BASE"):
             from devstack.fly_dev import ensure_sse_gateway, start_fly
 
@@ -145,7 +198,7 @@ def run_dev(port: int | None = None) -> int:
                 print("OPENAGENTS_AGENT_RUNTIME=openclaw: installing Node and OpenClaw (once, cached)…", flush=True)
                 openclaw = install()
             emu, fly_env = start_fly(data_dir=DATA_DIR / "fly", token=os.environ["FLY_API_TOKEN"], runtime=runtime,
-                                     openclaw=openclaw)
+                                     openclaw=openclaw, persistent=True)
             stops.append(emu.stop)
             os.environ.update(fly_env)
             os.environ.setdefault("WARM_POOL_SIZE", "2")  # a hire claims a pre-made unit: first token in ~0.2 s
@@ -155,32 +208,47 @@ def run_dev(port: int | None = None) -> int:
         else:
             started.append("Fly               $FLY_API_BASE")
 
+        if not os.environ.get("TELEGRAM_API_BASE"):  # chat platforms: local fakes (devstack/relays_dev.py)
+            from devstack.relays_dev import start_relay_fakes
+
+            relay_fakes, relay_env = start_relay_fakes(api_base=f"http://127.0.0.1:{port}", settings=os.environ)
+            stops.extend(fake.stop for fake in relay_fakes)
+            os.environ.update(relay_env)
+            started.append(f"Chat relays (fakes) Telegram {relay_env['TELEGRAM_API_BASE']}  Slack/WhatsApp/Discord next"
+                           " ports  (demo: python -m devstack.emulators.telegram.demo)")
+
         from shared.config import reset_settings
 
         reset_settings()
-        worker = subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=dict(os.environ))
-        stops.append(lambda: _stop_process(worker))
+        # A session of its own: Ctrl-C reaches only us, and we stop it in turn (before the
+        # emulator and Postgres it uses).
+        worker = subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=dict(os.environ),
+                                  start_new_session=True, preexec_fn=die_with_parent(signal.SIGINT))
+        guard.watch_group("worker", worker.pid, sig=signal.SIGINT, grace_s=10)
+        (DATA_DIR / WORKER_RECORD).write_text(json.dumps({"pgid": worker.pid, "started": start_time(worker.pid)}))
+
+        def stop_worker() -> None:
+            _stop_process(worker)
+            guard.forget("worker")
+            (DATA_DIR / WORKER_RECORD).unlink(missing_ok=True)
+
+        stops.append(stop_worker)
         started.append(f"Job worker        pid {worker.pid} (procrastinate; queues: all)")
-        from werkzeug.serving import make_server
+        from devstack.server import make_api_server
 
-        from devstack.server import VercelDispatcher
-
-        server = make_server("127.0.0.1", port, VercelDispatcher(), threaded=True)
-        stops.insert(0, server.shutdown)
-        print(_banner(port, started), flush=True)
-
-        def _sigterm(*_: object) -> None:
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, _sigterm)
+        server = make_api_server(port)
         thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
         thread.start()
+        stops.append(server.shutdown)  # only once serving: shutdown() waits for serve_forever to end
+        print(_banner(port, started), flush=True)
         while thread.is_alive():
             thread.join(0.5)
     except KeyboardInterrupt:
         print("\nstopping…", file=sys.stderr, flush=True)
     finally:
-        for stop in stops:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        for stop in reversed(stops):
             try:
                 stop()
             except Exception as exc:  # keep stopping the rest

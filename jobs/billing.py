@@ -3,7 +3,8 @@
 Each is safe to kill mid-way and run again (ARCHITECTURE §8): the work they do is keyed (turn id,
 event id, meter identifier, payout idempotency key), so a rerun finishes the job without doing any
 part of it twice. The scheduled ones are both procrastinate periodic tasks (a long-running worker)
-and Vercel Cron targets (`GET /api/cron/<name>` defers the same task), both read from SCHEDULES.
+and Vercel Cron targets (`GET /api/cron/<name>` defers the same task), both read from SCHEDULES. Names,
+queues and locks are the specs of `shared.jobs`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,13 @@ from typing import Any
 
 import procrastinate
 
-from jobs.app import app
-from shared import logs
-from shared.schedules import SCHEDULES
+from jobs.app import periodic, task
+from shared import jobs, logs
 
 log = logging.getLogger("openagents.jobs.billing")
 
-QUEUE = "billing"
 
-
-def _periodic(name: str) -> Any:
-    return app.periodic(cron=SCHEDULES[name].cron, periodic_id=name)
-
-
-@app.task(name="stripe_event", queue=QUEUE,
-          retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2))
+@task(jobs.STRIPE_EVENT, retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2))
 def stripe_event(event_id: str) -> str:
     """Handle one recorded Stripe event exactly once (deferred by the webhook)."""
     from shared.billing.events import process_event
@@ -37,8 +30,8 @@ def stripe_event(event_id: str) -> str:
     return outcome
 
 
-@_periodic("reap-turns")
-@app.task(name=SCHEDULES["reap-turns"].task, queue=QUEUE)
+@periodic("reap-turns")
+@task(jobs.REAP_TURNS)
 def reap_turns(timestamp: int | None = None) -> dict[str, Any]:
     """Settle finished-but-unsettled turns; close and settle streams whose function died."""
     from shared.billing.settlement import reap_turns as reap
@@ -48,9 +41,8 @@ def reap_turns(timestamp: int | None = None) -> dict[str, Any]:
     return result.model_dump()
 
 
-@_periodic("billing-aggregate")
-@app.task(name=SCHEDULES["billing-aggregate"].task, queue=QUEUE,
-          retry=procrastinate.RetryStrategy(max_attempts=3, exponential_wait=5))
+@periodic("billing-aggregate")
+@task(jobs.BILLING_AGGREGATE, retry=procrastinate.RetryStrategy(max_attempts=3, exponential_wait=5))
 def billing_aggregate(timestamp: int | None = None) -> dict[str, Any]:
     """Hourly: usage → meter reports → Stripe meter events; expire lapsed subscription credits."""
     from shared.billing import ledger, metering
@@ -63,9 +55,17 @@ def billing_aggregate(timestamp: int | None = None) -> dict[str, Any]:
     return {**result.model_dump(), "expired_balances": expired}
 
 
-@_periodic("payouts")
-@app.task(name=SCHEDULES["payouts"].task, queue=QUEUE,
-          retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=10))
+@periodic("settle-model-calls")
+@task(jobs.SETTLE_MODEL_CALLS, retry=procrastinate.RetryStrategy(max_attempts=3, exponential_wait=5))
+def settle_model_calls(timestamp: int | None = None) -> dict[str, Any]:
+    """Hourly: debit model calls made outside turns (heartbeats, background work) and late ones."""
+    from shared.llm.hourly import settle_model_calls as settle
+
+    return settle().model_dump()
+
+
+@periodic("payouts")
+@task(jobs.PAYOUTS, retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=10))
 def payouts(timestamp: int | None = None) -> dict[str, Any]:
     """Monthly: one transfer per creator of last month's unpaid earnings."""
     from shared.billing import payouts as creator_payouts

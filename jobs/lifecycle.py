@@ -11,8 +11,9 @@ fails, so tests can shrink it) and only for failures worth retrying; when a prov
 runs for the last time it settles the instance (`error` + notification) instead of raising.
 The scheduled sweeps (health check, reconcile, idle shutdown) are procrastinate periodic tasks and
 Vercel Cron targets, both from `shared.schedules.SCHEDULES`. The warm-pool refill runs every minute as
-a periodic task of the workers (and is deferred by every claim); it shares the job lock `warm-pool`, so
-two never run at once.
+a periodic task of the workers (`WORKER_SCHEDULES`, and is deferred by every claim); it shares the job
+lock `warm-pool`, so two never run at once. Names, queues, priorities and locks are the specs of
+`shared.jobs`.
 """
 
 from __future__ import annotations
@@ -25,13 +26,11 @@ import procrastinate
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
-from jobs.app import app
-from shared import logs
-from shared.schedules import SCHEDULES
+from jobs.app import periodic, task
+from shared import jobs, logs
 
 log = logging.getLogger("openagents.jobs.lifecycle")
 
-QUEUE = "lifecycle"
 PROVISION_ATTEMPTS = 6
 ACTION_ATTEMPTS = 4
 DESTROY_ATTEMPTS = 10
@@ -46,7 +45,7 @@ class LifecycleRetry(BaseRetryStrategy):
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         from shared.config import get_settings
-        from shared.lifecycle.provision import retryable
+        from shared.lifecycle.errors import retryable
 
         if job.attempts + 1 >= self.max_attempts or not retryable(exception):
             return None
@@ -59,11 +58,7 @@ def _final(context: procrastinate.JobContext, max_attempts: int) -> bool:
     return context.job.attempts + 1 >= max_attempts
 
 
-def _periodic(name: str) -> Any:
-    return app.periodic(cron=SCHEDULES[name].cron, periodic_id=name)
-
-
-@app.task(name="provision_instance", queue=QUEUE, pass_context=True, retry=LifecycleRetry(PROVISION_ATTEMPTS))
+@task(jobs.PROVISION_INSTANCE, pass_context=True, retry=LifecycleRetry(PROVISION_ATTEMPTS))
 def provision_instance(context: procrastinate.JobContext, instance_id: str) -> str:
     """The provision saga for one instance (deferred by the hire, with the row, in one transaction)."""
     from shared.lifecycle.provision import provision
@@ -73,7 +68,7 @@ def provision_instance(context: procrastinate.JobContext, instance_id: str) -> s
 
 def _run_action(context: procrastinate.JobContext, instance_id: str, action: str, reason: str = "user") -> str:
     from shared.lifecycle.actions import mark_failed, run_action
-    from shared.lifecycle.provision import retryable
+    from shared.lifecycle.errors import retryable
 
     try:
         return run_action(instance_id, action, reason=reason)  # type: ignore[arg-type]
@@ -86,27 +81,27 @@ def _run_action(context: procrastinate.JobContext, instance_id: str, action: str
         return "error"
 
 
-@app.task(name="start_instance", queue=QUEUE, pass_context=True, retry=LifecycleRetry(ACTION_ATTEMPTS))
+@task(jobs.START_INSTANCE, pass_context=True, retry=LifecycleRetry(ACTION_ATTEMPTS))
 def start_instance(context: procrastinate.JobContext, instance_id: str) -> str:
     return _run_action(context, instance_id, "start")
 
 
-@app.task(name="stop_instance", queue=QUEUE, pass_context=True, retry=LifecycleRetry(ACTION_ATTEMPTS))
+@task(jobs.STOP_INSTANCE, pass_context=True, retry=LifecycleRetry(ACTION_ATTEMPTS))
 def stop_instance(context: procrastinate.JobContext, instance_id: str, reason: str = "user") -> str:
     return _run_action(context, instance_id, "stop", reason)
 
 
-@app.task(name="suspend_instance", queue=QUEUE, pass_context=True, retry=LifecycleRetry(ACTION_ATTEMPTS))
+@task(jobs.SUSPEND_INSTANCE, pass_context=True, retry=LifecycleRetry(ACTION_ATTEMPTS))
 def suspend_instance(context: procrastinate.JobContext, instance_id: str) -> str:
     return _run_action(context, instance_id, "suspend")
 
 
-@app.task(name="restart_instance", queue=QUEUE, pass_context=True, retry=LifecycleRetry(ACTION_ATTEMPTS))
+@task(jobs.RESTART_INSTANCE, pass_context=True, retry=LifecycleRetry(ACTION_ATTEMPTS))
 def restart_instance(context: procrastinate.JobContext, instance_id: str) -> str:
     return _run_action(context, instance_id, "restart")
 
 
-@app.task(name="destroy_instance", queue=QUEUE, retry=LifecycleRetry(DESTROY_ATTEMPTS))
+@task(jobs.DESTROY_INSTANCE, retry=LifecycleRetry(DESTROY_ATTEMPTS))
 def destroy_instance(instance_id: str) -> str:
     """destroying → stop → delete machine → snapshot + delete volume → delete app → destroyed."""
     from shared.lifecycle.destroy import destroy
@@ -114,26 +109,25 @@ def destroy_instance(instance_id: str) -> str:
     return destroy(instance_id)
 
 
-@app.task(name="update_instance", queue=QUEUE, retry=LifecycleRetry(ACTION_ATTEMPTS))
+@task(jobs.UPDATE_INSTANCE, retry=LifecycleRetry(ACTION_ATTEMPTS))
 def update_instance(instance_id: str, version_id: str | None = None, image: str | None = None) -> str:
     """Roll a new config (version, image) out to one instance; waits while a turn streams."""
-    from shared import jobs
     from shared.data import get_db
-    from shared.lifecycle.names import lock_name
-    from shared.lifecycle.update import TurnStreaming, update
+    from shared.lifecycle.errors import TurnStreaming
+    from shared.lifecycle.update import update
 
     try:
         return update(instance_id, version_id=version_id, image=image)
     except TurnStreaming:
         later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=STREAMING_RECHECK_S)
         with get_db().service() as tx:
-            jobs.defer(tx, "update_instance", lock=lock_name(instance_id), queue=QUEUE, scheduled_at=later,
-                       instance_id=instance_id, version_id=version_id, image=image)
+            jobs.defer(tx, jobs.UPDATE_INSTANCE, scheduled_at=later, instance_id=instance_id, version_id=version_id,
+                       image=image)
         return "deferred (turn streaming)"
 
 
-@_periodic("health-check")
-@app.task(name=SCHEDULES["health-check"].task, queue=QUEUE, queueing_lock="health_check")
+@periodic("health-check")
+@task(jobs.HEALTH_CHECK)
 def health_check(timestamp: int | None = None) -> dict[str, Any]:
     """Every 5 minutes: sync with Fly's machine states, probe started machines, restart or stop failures."""
     from shared.lifecycle.health import health_check as sweep
@@ -141,8 +135,8 @@ def health_check(timestamp: int | None = None) -> dict[str, Any]:
     return sweep().model_dump()
 
 
-@_periodic("reconcile")
-@app.task(name=SCHEDULES["reconcile"].task, queue=QUEUE, queueing_lock="reconcile")
+@periodic("reconcile")
+@task(jobs.RECONCILE)
 def reconcile(timestamp: int | None = None) -> dict[str, Any]:
     """Every 5 minutes: database vs Fly; drift repaired, orphans deleted."""
     from shared.lifecycle.reconcile import reconcile as run
@@ -150,8 +144,8 @@ def reconcile(timestamp: int | None = None) -> dict[str, Any]:
     return run().model_dump()
 
 
-@_periodic("idle-shutdown")
-@app.task(name=SCHEDULES["idle-shutdown"].task, queue=QUEUE, queueing_lock="idle_shutdown")
+@periodic("idle-shutdown")
+@task(jobs.IDLE_SHUTDOWN)
 def idle_shutdown(timestamp: int | None = None) -> dict[str, Any]:
     """Hourly: stop instances idle past their plan's threshold."""
     from shared.lifecycle.idle import idle_shutdown as run
@@ -159,8 +153,8 @@ def idle_shutdown(timestamp: int | None = None) -> dict[str, Any]:
     return run().model_dump()
 
 
-@app.periodic(cron="* * * * *", periodic_id="refill-warm-pool")
-@app.task(name="refill_warm_pool", queue=QUEUE, lock="warm-pool", queueing_lock="refill_warm_pool")
+@periodic("refill-warm-pool")
+@task(jobs.REFILL_WARM_POOL)
 def refill_warm_pool(timestamp: int | None = None) -> dict[str, Any]:
     """Every minute and after each claim: keep WARM_POOL_SIZE suspended units ready for hires."""
     from shared.lifecycle.warm_pool import refill

@@ -19,6 +19,7 @@ from shared.problems import unauthorized
 
 if TYPE_CHECKING:
     import jwt
+    from jwt.types import Options
 
     from shared.config import Settings
 
@@ -59,7 +60,7 @@ def verify_access_token(token: str, settings: Settings) -> User:
     except jwt.PyJWTError:
         raise unauthorized("The access token is malformed.") from None
     alg = header.get("alg")
-    options = {"require": ["exp", "sub", "aud"]}
+    options: Options = {"require": ["exp", "sub", "aud"]}
     issuer = settings.jwt_issuer if (settings.SUPABASE_URL or not settings.is_production) else None
     try:
         if alg == "HS256":

@@ -10,7 +10,7 @@ import contextlib
 import functools
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -21,8 +21,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("OPENAGENTS_DATA_DIR", PROJECT_ROOT / ".data"))
 LOCAL_ENV_FILE = DATA_DIR / "local.env"
 
-# Secrets that get a generated default in dev (and are redacted from logs everywhere).
-GENERATED_SECRETS = ("SUPABASE_JWT_SECRET", "CRON_SECRET", "FLY_API_TOKEN", "STRIPE_WEBHOOK_SECRET")
 
 
 class Settings(BaseSettings):
@@ -65,6 +63,16 @@ class Settings(BaseSettings):
     STREAM_TOKEN_PRIVATE_KEY: SecretStr | None = None  # API side: signs per-turn stream tokens
     STREAM_TOKEN_PUBLIC_KEY: str | None = None  # SSE gateway side: verifies them
     CHAT_RESUME_GRACE_S: float = 10.0  # how long a turn runs on after its browser left, awaiting a resume
+    # How long a serverless function may run: vercel.json's `maxDuration` for api/*.py, which is the
+    # source of truth (tests/unit/test_function_limit.py checks the two agree). Streams end, and
+    # chat turns are handed to a worker (`continue_turn`), CHAT_HANDOFF_MARGIN_S before it; the
+    # margin exceeds the bridge's 15 s heartbeat, since a silent upstream is looked at only then.
+    FUNCTION_MAX_DURATION_S: float = Field(default=60, gt=0)
+    CHAT_HANDOFF_MARGIN_S: float = Field(default=20, ge=0)
+    CHAT_HANDOFF_HOLD_S: float = Field(default=120, gt=0, le=3600,
+                                       description="a handed-off turn runs this long on the bridge awaiting its worker")
+    CHAT_STREAMS_PER_USER: int = Field(default=10, ge=1, description="concurrent chat/resume/follow streams per user")
+    CHAT_STREAM_POLL_S: float = Field(default=2.0, gt=0, description="streams re-read rows this often without a wake-up")
     SKILL_SIGNING_KEY: SecretStr | None = None
     SKILL_SIGNING_PUBLIC_KEYS: str | None = None
     STRIPE_SECRET_KEY: SecretStr | None = None
@@ -82,10 +90,18 @@ class Settings(BaseSettings):
     WHATSAPP_ACCESS_TOKEN: SecretStr | None = None
     WHATSAPP_PHONE_NUMBER_ID: str | None = None
     WHATSAPP_API_BASE: str | None = None
+    # The approved message template a reply falls back on outside WhatsApp's 24-hour customer-service
+    # window (unset: no reply there, logged).
+    WHATSAPP_TEMPLATE_NAME: str | None = None
+    WHATSAPP_TEMPLATE_LANGUAGE: str = "en_US"
     DISCORD_APPLICATION_ID: str | None = None
     DISCORD_PUBLIC_KEY: str | None = None
     DISCORD_BOT_TOKEN: SecretStr | None = None
     DISCORD_API_BASE: str | None = None
+    # Dev only: the private half of DISCORD_PUBLIC_KEY, with which the local Discord fake signs
+    # interactions (in production Discord holds it).
+    DISCORD_DEV_PRIVATE_KEY: SecretStr | None = None
+    METRICS_TOKEN: SecretStr | None = None  # `GET /api/metrics` takes `Authorization: Bearer $METRICS_TOKEN`
     ANTHROPIC_API_KEY: SecretStr | None = None
     OPENAI_API_KEY: SecretStr | None = None
     OPENAI_BASE_URL: str | None = None
@@ -99,8 +115,29 @@ class Settings(BaseSettings):
     STRIPE_CONNECT_COUNTRY: str = "US"
     BILLING_PRICE_TABLE: str | None = None
     BILLING_REAP_AFTER_MINUTES: int = Field(default=15, ge=1)
+    # Credits a turn holds for its metered usage on top of the agent's price (the "+1" of the 402 rule).
+    BILLING_HOLD_METERED_CREDITS: int = Field(default=1, ge=1, le=10000)
     MAX_BODY_BYTES: int = Field(default=1 << 20, description="request body limit for JSON routes")
+    # Rate limits (shared/ratelimit.py): JSON `{"<limit name>": {"limit": n, "window_s": s}}` overriding
+    # the defaults declared on the routes (`chat`, `hire`, `keys`, `dev-sign-in`, `llm-proxy`, …);
+    # a limit of 0 switches one off.
+    RATE_LIMITS: str | None = None
+    # The LLM proxy (shared/llm). LLM_PROXY_URL is its root as agent machines reach it (machines get
+    # `<it>/v1` as OPENAI_BASE_URL and `<it>` as ANTHROPIC_BASE_URL; default `<public URL>/llm`, and
+    # in production nothing without PUBLIC_URL). Upstreams: OPENAI_BASE_URL (fixed name) and these,
+    # defaulting to each provider's public API. LLM_CHECK_KEYS: a BYOK key is tried with one cheap
+    # call before it is stored (default on in production only).
+    LLM_PROXY_URL: str | None = None
+    LLM_UPSTREAM_ANTHROPIC_BASE: str | None = None
+    LLM_UPSTREAM_GOOGLE_BASE: str | None = None
+    LLM_UPSTREAM_OPENROUTER_BASE: str | None = None
+    LLM_CHECK_KEYS: bool | None = None
+    LLM_UPSTREAM_TIMEOUT_S: float = Field(default=300, gt=0, description="longest silence from a provider")
     PUBLIC_URL: str | None = None
+    # Version rollouts (shared/platform/rollout.py): the share of an agent's instances the first stage
+    # updates (at least one instance), and how often the rollout job looks at the stage's updates.
+    ROLLOUT_FIRST_STAGE_PERCENT: int = Field(default=10, ge=1, le=100)
+    ROLLOUT_POLL_S: float = Field(default=10.0, gt=0, le=3600)
     LOG_LEVEL: str = "INFO"
 
     @model_validator(mode="after")
@@ -147,32 +184,114 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def ensure_local_secrets(path: Path = LOCAL_ENV_FILE) -> dict[str, str]:
-    """Generate (once) and return dev defaults for secrets; never used in production."""
-    values = read_env_file(path)
-    changed = False
-    for name in GENERATED_SECRETS:
-        if name not in values:
-            values[name] = secrets.token_urlsafe(32)
-            changed = True
-    if "STREAM_TOKEN_PRIVATE_KEY" not in values:
-        from shared.streaming.tokens import new_keypair
+def _stream_keys() -> tuple[str, ...]:
+    from shared.streaming.tokens import new_keypair
 
-        values["STREAM_TOKEN_PRIVATE_KEY"], values["STREAM_TOKEN_PUBLIC_KEY"] = new_keypair()
-        changed = True
-    if changed:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{k}={v}\n" for k, v in sorted(values.items())))
-        path.chmod(0o600)
+    return new_keypair()
+
+
+def _skill_keys() -> tuple[str, ...]:
+    from shared.skill_signing import new_signing_key, public_keys_setting
+
+    key = new_signing_key()
+    return key.to_setting(), public_keys_setting(key)
+
+
+def _discord_keys() -> tuple[str, ...]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    return raw.hex(), key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+
+
+def _digits(n: int) -> str:
+    return str(secrets.randbelow(9 * 10 ** (n - 1)) + 10 ** (n - 1))
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# Every secret and credential the dev stack needs, each generated once into `.data/local.env`. A group
+# of names is made together (a key pair's halves must match) and counts as set when any of its names
+# is set explicitly. Values have the shapes the real services issue, so the local fakes can check them.
+LOCAL_DEFAULTS: dict[tuple[str, ...], Callable[[], tuple[str, ...]]] = {
+    ("SUPABASE_JWT_SECRET",): lambda: (_token(),),
+    ("CRON_SECRET",): lambda: (_token(),),
+    ("METRICS_TOKEN",): lambda: (_token(),),
+    ("FLY_API_TOKEN",): lambda: (_token(),),
+    ("STRIPE_WEBHOOK_SECRET",): lambda: ("whsec_" + secrets.token_hex(24),),
+    ("STREAM_TOKEN_PRIVATE_KEY", "STREAM_TOKEN_PUBLIC_KEY"): _stream_keys,
+    ("SKILL_SIGNING_KEY", "SKILL_SIGNING_PUBLIC_KEYS"): _skill_keys,
+    ("TELEGRAM_BOT_TOKEN",): lambda: (f"{_digits(10)}:{secrets.token_urlsafe(26)}",),
+    ("TELEGRAM_BOT_USERNAME",): lambda: ("openagents_dev_bot",),
+    ("TELEGRAM_WEBHOOK_SECRET",): lambda: (_token(),),
+    ("SLACK_SIGNING_SECRET",): lambda: (secrets.token_hex(16),),
+    ("SLACK_BOT_TOKEN",): lambda: (f"xoxb-{_digits(12)}-{_digits(13)}-{secrets.token_urlsafe(18)}",),
+    ("WHATSAPP_APP_SECRET",): lambda: (secrets.token_hex(16),),
+    ("WHATSAPP_VERIFY_TOKEN",): lambda: (_token(),),
+    ("WHATSAPP_ACCESS_TOKEN",): lambda: ("EAA" + secrets.token_urlsafe(48),),
+    ("WHATSAPP_PHONE_NUMBER_ID",): lambda: (_digits(15),),
+    ("DISCORD_APPLICATION_ID",): lambda: (_digits(18),),
+    ("DISCORD_BOT_TOKEN",): lambda: (secrets.token_urlsafe(52),),
+    ("DISCORD_DEV_PRIVATE_KEY", "DISCORD_PUBLIC_KEY"): _discord_keys,
+}
+
+
+def _write_env_file(path: Path, values: Mapping[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(f"{k}={v}\n" for k, v in sorted(values.items())))
+    tmp.chmod(0o600)
+    tmp.replace(path)  # a reader never sees half a file
+
+
+def ensure_local_secrets(path: Path = LOCAL_ENV_FILE) -> dict[str, str]:
+    """Generate (once) and return the dev defaults of `LOCAL_DEFAULTS`; never used in production.
+
+    Values already in the file are kept, so a secret stays the same from one run to the next; other
+    entries of the file (e.g. the local Postgres password) are left alone."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once must not make two sets
+        values = read_env_file(path)
+        missing = [names for names in LOCAL_DEFAULTS if not all(n in values for n in names)]
+        for names in missing:
+            values.update(zip(names, LOCAL_DEFAULTS[names](), strict=True))
+        if missing:
+            _write_env_file(path, values)
     return values
+
+
+def explicit_names(environ: Mapping[str, str] | None = None, dotenv: Path = Path(".env")) -> set[str]:
+    """Names set by the environment (even to "") or the `.env` file: these always win over local defaults."""
+    return set(os.environ if environ is None else environ) | set(read_env_file(dotenv))
+
+
+def local_defaults(environ: Mapping[str, str] | None = None, path: Path = LOCAL_ENV_FILE,
+                   dotenv: Path = Path(".env")) -> dict[str, str]:
+    """The dev defaults that apply: the generated ones minus every name set explicitly; a group of
+    `LOCAL_DEFAULTS` that is set in part is left out whole, so an explicit key never meets a generated
+    partner."""
+    try:
+        values = ensure_local_secrets(path)
+    except OSError:  # a read-only tree (dev mode by mistake on a deployment): what is there, if anything
+        values = read_env_file(path)
+    explicit = explicit_names(environ, dotenv)
+    for names in LOCAL_DEFAULTS:
+        if explicit & set(names):
+            explicit |= set(names)
+    return {k: v for k, v in values.items() if k not in explicit}
 
 
 @functools.cache
 def get_settings() -> Settings:
     env = os.environ.get("OPENAGENTS_ENV", "dev")
-    defaults: dict[str, str] = {}
-    if env == "dev":
-        defaults = {k: v for k, v in read_env_file(LOCAL_ENV_FILE).items() if k not in os.environ}
+    defaults = local_defaults() if env == "dev" else {}
     return Settings(**defaults)  # type: ignore[arg-type]
 
 

@@ -25,6 +25,9 @@ os.environ["OPENAGENTS_DATA_DIR"] = tempfile.mkdtemp(prefix="oa-test-data-")
 os.environ.setdefault("PORT", "8080")
 for _name, _value in CANARIES.items():
     os.environ[_name] = _value
+# Every relay is configured, so a route-table test meets each verifier's 4xx, never "not configured".
+os.environ.setdefault("WHATSAPP_VERIFY_TOKEN", "test-whatsapp-verify-token")
+os.environ.setdefault("DISCORD_PUBLIC_KEY", "8c3b1a6f3e1d2c9b0a7f6e5d4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a291")
 
 _capture = CaptureHandler(RECORDER)
 
@@ -149,8 +152,18 @@ def user(make_user: Any) -> SignedInUser:
     return make_user()
 
 
+@pytest.fixture(scope="session")
+def seed_signing_key() -> str:
+    """The key the demo agents' skills are signed with (the harness's SKILL_SIGNING_KEY is a canary)."""
+    from shared.platform.signing import new_private_key
+
+    key = new_private_key()
+    RECORDER.secret(key)
+    return key
+
+
 @pytest.fixture
-def seeded(database: TestDatabase) -> None:
+def seeded(database: TestDatabase, seed_signing_key: str) -> None:
     from shared.data import migrate
 
-    migrate.seed(database.url, log=lambda *_: None)
+    migrate.seed(database.url, log=lambda *_: None, signing_key=seed_signing_key)

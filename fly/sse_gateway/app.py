@@ -15,14 +15,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from shared.bridge import protocol
 from shared.streaming.tokens import StreamTokenError, verify
 
 _SAFE = re.compile(r"^[a-z0-9-]{1,63}$")
 
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
-                        status_code=status, media_type="application/problem+json")
+    return JSONResponse(protocol.problem(status, title, detail), status_code=status,
+                        media_type=protocol.PROBLEM_MEDIA_TYPE)
 
 
 def create_app(public_key: str | None = None) -> Starlette:
@@ -32,7 +33,7 @@ def create_app(public_key: str | None = None) -> Starlette:
         return JSONResponse({"ok": True})
 
     async def route(request: Request) -> Response:
-        token = request.headers.get("x-stream-token", "")
+        token = request.headers.get(protocol.STREAM_TOKEN, "")
         if not token or not key:
             return _problem(401, "Unauthorized", "A stream token is required.")
         try:
@@ -41,12 +42,13 @@ def create_app(public_key: str | None = None) -> Starlette:
             return _problem(401, "Unauthorized", "The stream token is not valid.")
         if not (_SAFE.match(target.app) and re.fullmatch(r"[0-9a-z]{1,40}", target.machine_id)):
             return _problem(400, "Bad Request", "The stream target is malformed.")
-        return Response(status_code=204, headers={"fly-replay": f"app={target.app};instance={target.machine_id}"})
+        return Response(status_code=204,
+                        headers={protocol.FLY_REPLAY: f"app={target.app};instance={target.machine_id}"})
 
     return Starlette(routes=[
-        Route("/health", health, methods=["GET"]),
-        Route("/v1/turns", route, methods=["POST"]),
-        Route("/v1/turns/{rest:path}", route, methods=["GET", "POST"]),
+        Route(protocol.HEALTH, health, methods=["GET"]),
+        Route(protocol.TURNS, route, methods=["POST"]),
+        Route(protocol.TURNS + "/{rest:path}", route, methods=["GET", "POST"]),
     ])
 
 

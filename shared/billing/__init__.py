@@ -4,7 +4,7 @@ Modules, one concern each:
 
 - `plans`       plans, top-ups and per-plan limits (configuration)
 - `pricing`     the price table that turns usage into credits
-- `ledger`      credit balance, ledger pages, the 402 rule (money moves only in SQL functions)
+- `ledger`      credit balance, ledger pages, the 402 rule and turn holds (money moves only in SQL functions)
 - `settlement`  `settle_turn(turn_id)`: one idempotent transaction per turn; the reaper
 - `stripe_client` the one Stripe seam (`StripeClient` with `STRIPE_API_BASE`)
 - `checkout`    Checkout / Customer Portal sessions and the customer created once per user

@@ -21,7 +21,9 @@ from shared.problems import Problem, conflict, forbidden, not_found, unavailable
 class CheckoutRequest(BaseModel):
     """Exactly one of `plan` (a subscription) or `topup` (credits, one-off payment)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The validator below enforces the rule; the schema states it, so the document does too.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [{"required": ["plan"]},
+                                                                           {"required": ["topup"]}]})
     plan: PaidPlan | None = Field(default=None, description="basic, pro or power")
     topup: TopupCredits | None = Field(default=None, description="credits to buy: 600, 2000, 6000 or 18000")
 

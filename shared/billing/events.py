@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import logs
+from shared import audit, logs
 from shared.billing import ledger
 from shared.billing.plans import PLANS, TOPUPS, PaidPlan, plan_for_price, stripe_price_ids
 from shared.billing.stripe_client import is_configured, stripe_client
@@ -81,7 +81,7 @@ def _subscription_plan(sub: Obj) -> tuple[PaidPlan | None, datetime | None, date
         if plan:
             return plan, _ts(item.get("current_period_start")), _ts(item.get("current_period_end"))
     meta_plan = (sub.get("metadata") or {}).get("plan")
-    return (meta_plan if meta_plan in PLANS and meta_plan != "trial" else None), None, None  # type: ignore[return-value]
+    return (meta_plan if meta_plan in PLANS and meta_plan != "trial" else None), None, None
 
 
 def apply_subscription(tx: Tx, user_id: str, sub: Obj) -> None:
@@ -99,6 +99,10 @@ def apply_subscription(tx: Tx, user_id: str, sub: Obj) -> None:
     tx.execute("profile_set_subscription", user_id=user_id, subscription_id=sub["id"],
                plan=plan or profile["plan"], plan_status=status,
                period_end=period_end or profile["plan_period_end"])
+    if (plan or profile["plan"], status) != (profile["plan"], profile["plan_status"]):
+        audit.record(tx, user_id, "plan.changed", f"user:{user_id}",
+                     {"from": profile["plan"], "to": plan or profile["plan"], "from_status": profile["plan_status"],
+                      "status": status, "subscription": sub["id"]})
 
 
 def on_subscription_changed(tx: Tx, obj: Obj, event: Obj) -> None:
@@ -179,19 +183,19 @@ def on_invoice_paid(tx: Tx, invoice: Obj, event: Obj) -> None:
     if new_plan is None:
         logs.log(log, logging.WARNING, "paid invoice sells no known plan", invoice=invoice.get("id"))
     else:
-        plan = PLANS[new_plan["plan"]]
+        sold = PLANS[new_plan["plan"]]
         start, end = _ts(new_plan["period"].get("start")), _ts(new_plan["period"].get("end"))
-        reference = {"invoice": invoice["id"], "subscription": sub_id, "plan": plan.name,
+        reference = {"invoice": invoice["id"], "subscription": sub_id, "plan": sold.name,
                      "billing_reason": invoice.get("billing_reason")}
         if invoice.get("billing_reason") == "subscription_update" and old_plan:
             # A mid-period upgrade paid now: top the period up to the new plan's allowance, keep
             # everything already held (same period end, nothing expires).
-            extra = max(plan.monthly_credits - PLANS[old_plan].monthly_credits, 0)  # type: ignore[index]
+            extra = max(sold.monthly_credits - PLANS[old_plan].monthly_credits, 0)  # type: ignore[index]
             ledger.grant_subscription(tx, user_id, credits=extra, rollover_cap=2**31 - 1,
                                       period_start=start or datetime.now(UTC), period_end=end,  # type: ignore[arg-type]
                                       key=f"invoice:{invoice['id']}", reference={**reference, "upgrade_from": old_plan})
         elif end is not None:
-            ledger.grant_subscription(tx, user_id, credits=plan.monthly_credits, rollover_cap=plan.rollover_cap,
+            ledger.grant_subscription(tx, user_id, credits=sold.monthly_credits, rollover_cap=sold.rollover_cap,
                                       period_start=start or end, period_end=end,
                                       key=f"invoice:{invoice['id']}", reference=reference)
     # The profile follows Stripe's current subscription (this may be the first event we see of it).
@@ -216,6 +220,9 @@ def on_invoice_payment_failed(tx: Tx, invoice: Obj, event: Obj) -> None:
         apply_subscription(tx, user_id, sub)
         return
     tx.execute("profile_set_plan_status", user_id=user_id, plan_status="past_due")
+    if profile["plan_status"] != "past_due":
+        audit.record(tx, user_id, "plan.changed", f"user:{user_id}",
+                     {"from_status": profile["plan_status"], "status": "past_due", "invoice": invoice["id"]})
     amount = int(current.get("amount_due") or 0)
     retry = _ts(current.get("next_payment_attempt"))
     body = f"We could not collect ${amount / 100:.2f} for your plan."

@@ -14,9 +14,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.auth import User
 from shared.data import Tx, acting_as, get_db
 from shared.pagination import Page, PageQuery, decode_cursor, encode_cursor
-from shared.problems import bad_request, not_found, payment_required
+from shared.problems import Problem, bad_request, not_found, payment_required
 
 
 class Entry(BaseModel):
@@ -40,6 +41,14 @@ def debit(tx: Tx, user_id: str, amount: int, key: str, *, turn_id: str | None = 
           reference: dict[str, Any] | None = None) -> Entry:
     row = tx.one("ledger_debit", user_id=user_id, amount=amount, key=key, turn_id=turn_id,
                  reference=json.dumps(reference or {}, default=str))
+    return Entry.model_validate(row)
+
+
+def charge_turn(tx: Tx, user_id: str, turn_id: str, amount: int, key: str, reference: dict[str, Any]) -> Entry:
+    """A turn's settlement debit: taken from the turn's own hold and from credits no other turn holds;
+    the rest is recorded as shortfall (migration 20261125090100)."""
+    row = tx.one("ledger_charge_turn", user_id=user_id, turn_id=turn_id, amount=amount, key=key,
+                 reference=json.dumps(reference, default=str))
     return Entry.model_validate(row)
 
 
@@ -67,32 +76,64 @@ def expire_stale(tx: Tx, *, grace: timedelta = timedelta(hours=48), limit: int =
     return int(tx.scalar("ledger_expire_stale", grace_s=grace.total_seconds(), limit=limit) or 0)
 
 
-# --- the 402 rule ----------------------------------------------------------------------------------
+# --- the 402 rule and holds ------------------------------------------------------------------------
+
+def metered_allowance() -> int:
+    """Credits a turn holds for its metered usage (`BILLING_HOLD_METERED_CREDITS`, default 1: the
+    "+1" of §5b's 402 rule). Raising it makes shortfalls rarer and the 402 threshold higher."""
+    from shared.config import get_settings
+
+    return get_settings().BILLING_HOLD_METERED_CREDITS
+
+
+def hold_size(agent_price: int) -> int:
+    """What a turn holds: the agent's price part of it plus the metered allowance."""
+    return max(agent_price, 0) + metered_allowance()
+
 
 def available_credits(user_id: str, tx: Tx | None = None) -> int:
+    """Spendable now, less what the user's turns in progress hold."""
     if tx is not None:
         return int(tx.scalar("credits_available", user_id=user_id) or 0)
     with get_db().service() as own:
         return int(own.scalar("credits_available", user_id=user_id) or 0)
 
 
+def _insufficient(needed: int, available: int) -> Problem:
+    return payment_required(
+        f"This needs at least {needed} credits and {available} are available. Top up or upgrade your plan.",
+        available=available, required=needed,
+    )
+
+
 def require_credits(user_id: str, agent_price: int, *, tx: Tx | None = None) -> int:
-    """The one credit check before a turn (chat and relays): 402 when the spendable credits are below
-    the agent's price + 1 (one credit for the metered part). Returns what is available."""
+    """The credit check before a turn (chat and relays): 402 when the available credits are below
+    what the turn would hold (the agent's price + the metered allowance). Returns what is available.
+    A check only: `reserve_turn` is what makes concurrent turns unable to outrun the balance."""
     available = available_credits(user_id, tx)
-    needed = max(agent_price, 0) + 1
+    needed = hold_size(agent_price)
     if available < needed:
-        raise payment_required(
-            f"This needs at least {needed} credits and {available} are available. Top up or upgrade your plan.",
-            available=available, required=needed,
-        )
+        raise _insufficient(needed, available)
     return available
+
+
+def reserve_turn(tx: Tx, user_id: str, turn_id: str, agent_price: int) -> int:
+    """Places the hold of a turn just created in `tx` (the agent's price part + the metered
+    allowance) under the balance lock, or raises 402 — the caller's transaction then rolls back and
+    the turn never existed. Returns the credits held."""
+    needed = hold_size(agent_price)
+    row = tx.one("ledger_hold", user_id=user_id, turn_id=turn_id, credits=needed, agent_credits=max(agent_price, 0))
+    assert row is not None
+    if not row["held"]:
+        raise _insufficient(needed, int(row["available"]))
+    return needed
 
 
 # --- GET /api/credits ------------------------------------------------------------------------------
 
 class Balance(BaseModel):
-    available: int = Field(description="spendable now: live subscription credits + top-up credits")
+    available: int = Field(description="spendable now: live subscription credits + top-up credits − held")
+    held: int = Field(default=0, description="reserved by turns in progress until they are settled")
     subscription_credits: int = Field(description="subscription credits (0 once expired)")
     subscription_expires_at: datetime | None
     topup_credits: int = Field(description="top-up credits; they never expire")
@@ -126,8 +167,8 @@ class Credits(BaseModel):
     ledger: Page[LedgerItem]
 
 
-def credits(user: Any, query: PageQuery) -> Credits:
-    after = decode_cursor(query.cursor, ("id",))
+def credits(user: User, query: PageQuery) -> Credits:
+    after = decode_cursor(query.cursor, {"id": int})
     before_id = after["id"] if after else None
     if before_id is not None and not isinstance(before_id, int):
         raise bad_request("The cursor is not valid.", code="invalid-cursor")
@@ -140,10 +181,11 @@ def credits(user: Any, query: PageQuery) -> Credits:
     expired = bool(b["subscription_expired"])
     sub = 0 if expired else int(b["subscription_credits"] or 0)
     top = int(b["topup_credits"] or 0)
+    held = int(b["held"] or 0)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     return Credits(
-        balance=Balance(available=sub + top, subscription_credits=sub,
+        balance=Balance(available=max(sub + top - held, 0), held=held, subscription_credits=sub,
                         subscription_expires_at=b["subscription_expires_at"], topup_credits=top,
                         plan=b["plan"], plan_status=b["plan_status"], plan_period_end=b["plan_period_end"]),
         earnings=Earnings.model_validate(earnings) if earnings is not None else None,
@@ -194,7 +236,7 @@ class Usage(BaseModel):
     next_cursor: str | None = Field(default=None, description="always null: the date range bounds the report")
 
 
-def usage(user: Any, query: UsageQuery) -> Usage:
+def usage(user: User, query: UsageQuery) -> Usage:
     today = datetime.now(UTC).date()
     to = query.to or today
     first = query.from_ or (to - timedelta(days=29))

@@ -65,7 +65,7 @@ class PlanLimits:
 def plan_limits(plan: str, status: str = "active") -> PlanLimits:
     """Limits for a profile's `plan` and `plan_status`. Past-due keeps the plan while Stripe retries
     the payment; a cancelled or expired subscription gets the trial's limits."""
-    name: PlanName = plan if plan in PLANS else "trial"  # type: ignore[assignment]
+    name: PlanName = plan if plan in PLANS else "trial"
     if status in ("canceled", "expired"):
         name = "trial"
     p = PLANS[name]
@@ -102,3 +102,27 @@ def plan_for_price(price_id: str | None, lookup_key: str | None, prices: dict[st
     if lookup_key and lookup_key.startswith("openagents_") and lookup_key[11:] in PLANS and lookup_key[11:] != "trial":
         return lookup_key[11:]  # type: ignore[return-value]
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class SpendCaps:
+    """Default spend caps of a plan (credits of model calls through the LLM proxy), per user and per
+    instance, per clock hour and per UTC day. An instance's own caps (`PATCH /api/instances/{id}
+    {spend_cap}`) replace the instance defaults; the user's always apply too."""
+    user_hourly: int
+    user_daily: int
+    instance_hourly: int
+    instance_daily: int
+
+
+# About a tenth of the month's credits a day per user: a runaway loop stops long before the balance.
+SPEND_CAPS: dict[PlanName, SpendCaps] = {
+    "trial": SpendCaps(25, 50, 25, 50),
+    "basic": SpendCaps(100, 300, 50, 200),
+    "pro": SpendCaps(300, 1_000, 150, 500),
+    "power": SpendCaps(1_000, 3_000, 500, 1_500),
+}
+
+
+def spend_caps(plan: str, status: str = "active") -> SpendCaps:
+    return SPEND_CAPS[plan_limits(plan, status).plan]

@@ -1,6 +1,8 @@
 """Stripe webhook intake: verify, record once, defer; the work happens in a durable job.
 
-    signature (SDK, over the raw bytes, 300 s tolerance) → 400 problem when wrong, stale or absent
+    signature (SDK, over the raw bytes, 300 s tolerance) → 400 problem when wrong, stale or absent;
+        checked by the route declaration (`auth="stripe"`, the `StripeSignature` verifier below)
+    body: a Stripe event object, else 400
     insert the event id into stripe_events (`on conflict do nothing`) → a redelivery is a 200 no-op
     defer `stripe_event` in the same transaction → the job exists iff the event row does
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,13 +24,13 @@ from shared import jobs, logs
 from shared.billing.stripe_client import webhook_secret
 from shared.data import get_db
 from shared.problems import Problem, bad_request, unavailable
+from shared.web.inputs import load_json
+from shared.web.verifiers import Inbound, register
 
 log = logging.getLogger("openagents.billing")
 
 MAX_WEBHOOK_BYTES = 512 * 1024  # Stripe events are a few KB; large invoices stay far below this
 TOLERANCE_S = 300  # Stripe's default (CONTRACTS §C.1)
-TASK = "stripe_event"
-QUEUE = "billing"
 
 
 class Received(BaseModel):
@@ -39,8 +42,12 @@ def _bad_signature(detail: str) -> Problem:
     return bad_request(detail, code="invalid-signature")
 
 
-def verify(raw: bytes, signature: str | None) -> dict[str, Any]:
-    """The event, if and only if `signature` is Stripe's for these exact bytes and recent enough."""
+def _malformed() -> Problem:
+    return bad_request("The body is not a Stripe event.", code="malformed-event")
+
+
+def check_signature(raw: bytes, signature: str | None) -> None:
+    """Returns if and only if `signature` is Stripe's for these exact bytes and recent enough."""
     import stripe
 
     secret = webhook_secret()
@@ -50,20 +57,49 @@ def verify(raw: bytes, signature: str | None) -> dict[str, Any]:
     if not signature:
         raise _bad_signature("The Stripe-Signature header is missing.")
     try:
-        event = stripe.Webhook.construct_event(raw, signature, secret, tolerance=TOLERANCE_S)
+        stripe.WebhookSignature.verify_header(raw, signature, secret, tolerance=TOLERANCE_S)
     except stripe.SignatureVerificationError:
         raise _bad_signature("The Stripe-Signature does not match, or its timestamp is too old.") from None
-    except (ValueError, TypeError, AttributeError, KeyError):
-        # Signed but not an event: construct_event parses only after the signature checks out, and
-        # a body that is JSON but not an object trips the SDK's event builder.
-        raise bad_request("The body is not a Stripe event.", code="malformed-event") from None
-    data = json.loads(raw)
+    except UnicodeDecodeError:  # Stripe signs UTF-8 text: these bytes cannot be one of its events
+        raise _malformed() from None
+
+
+def parse_event(raw: bytes) -> dict[str, Any]:
+    """The event in a verified body, checked for the fields intake relies on."""
+    try:
+        data = load_json(raw, where="event")
+    except Problem:  # not JSON, nested past any event's depth, or holding what jsonb cannot store (NUL)
+        raise _malformed() from None
     if (not isinstance(data, dict) or data.get("object") != "event" or not str(data.get("id", "")).startswith("evt_")
             or not isinstance(data.get("type"), str) or not isinstance(data.get("data"), dict)
             or not isinstance(data["data"].get("object"), dict)):
-        raise bad_request("The body is not a Stripe event.", code="malformed-event")
-    del event  # verified; the plain dict is what we store
+        raise _malformed()
     return data
+
+
+def verify(raw: bytes, signature: str | None) -> dict[str, Any]:
+    """The event, if and only if `signature` is Stripe's for these exact bytes and recent enough."""
+    check_signature(raw, signature)
+    return parse_event(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class StripeSignature:
+    """`auth="stripe"`: the `Stripe-Signature` header (HMAC-SHA256 of timestamp and raw body)."""
+
+    name: str = "stripe"
+    errors: tuple[int, ...] = (400, 503)
+    max_body: int | None = MAX_WEBHOOK_BYTES
+    scheme: dict[str, Any] = field(default_factory=lambda: {
+        "type": "apiKey", "in": "header", "name": "Stripe-Signature",
+        "description": "Stripe's webhook signature `t=<unix time>,v1=<HMAC-SHA256 hex>` with "
+                       "STRIPE_WEBHOOK_SECRET over `<t>.<raw body>`; older than 300 s is refused"})
+
+    def verify(self, inbound: Inbound) -> None:
+        check_signature(inbound.body, inbound.headers.get("Stripe-Signature"))
+
+
+STRIPE_SIGNATURE = register(StripeSignature())
 
 
 def _lock_key(event: dict[str, Any]) -> str:
@@ -78,14 +114,15 @@ def _lock_key(event: dict[str, Any]) -> str:
     return f"stripe-event:{event['id']}"
 
 
-def receive(raw: bytes, signature: str | None) -> Received:
-    event = verify(raw, signature)
+def receive(raw: bytes) -> Received:
+    """Records a verified body's event once and defers its job."""
+    event = parse_event(raw)
     created = event.get("created")
     with get_db().service() as tx:
         new = tx.scalar("stripe_event_record", id=event["id"], type=event["type"],
                         created=created if isinstance(created, int) else 0, payload=json.dumps(event))
         if new is not None:
-            jobs.defer(tx, TASK, queue=QUEUE, lock=_lock_key(event), event_id=event["id"])
+            jobs.defer(tx, jobs.STRIPE_EVENT, lock=_lock_key(event), event_id=event["id"])
     logs.log(log, logging.INFO, "stripe event received", event_id=event["id"], type=event["type"],
              duplicate=new is None)
     return Received(duplicate=new is None)

@@ -8,14 +8,31 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.text import MAX_MESSAGE_CHARS, ChatText
+
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     instance_id: UUID
     session_id: UUID | None = None
-    message: str = Field(min_length=1, max_length=32000)
+    # Control characters are refused by the web layer; invisible ones (bidi overrides, Unicode tags)
+    # are removed here (shared.text.clean_message).
+    message: ChatText = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     client_message_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$",
                                    description="Idempotency key: re-sending it attaches to the same turn.")
+
+
+class TurnUsage(BaseModel):
+    """What one turn used, recorded once in `usage_events` (source `bridge:<turn>`) however it ended."""
+
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    model: str = ""
+    compute_seconds: float = Field(ge=0)
+
+    def tokens(self) -> dict[str, int]:
+        """`done.usage` (fixed shape)."""
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
 
 
 class SessionOut(BaseModel):

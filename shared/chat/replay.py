@@ -1,9 +1,14 @@
 """Resuming a turn's stream (`Last-Event-ID`) and following a session live from another device.
 
-Both read what the streaming function persisted: `turn_events` for replay, and the frames it
-broadcast with `realtime.send` (delivered locally through `pg_notify('realtime', …)`) to wake up for
-the live tail. LISTEN is only a wake-up: the rows are the source of truth, so a missed
-notification costs at most one poll interval.
+Both read what the streaming function (or the worker continuing a handed-off turn) persisted in
+`turn_events`, as the user, in short pooled transactions: a stream holds no connection while it
+waits. What wakes them is the process's one listener (`shared.chat.listener`): the frames broadcast
+with `realtime.send` (delivered locally through `pg_notify('realtime', …)`) only say "look now" — a
+notification's payload is never relayed, since any role may call `pg_notify` — and a missed one costs
+at most CHAT_STREAM_POLL_S, the interval at which streams look anyway.
+
+Neither outlives its function: each ends cleanly (no terminal event) at the function's deadline
+(`shared.chat.handoff.deadline`), and the client reconnects — a resume with the last id it got.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ from shared.data import get_db
 from shared.problems import not_found
 from shared.streaming import sse
 
-POLL_S = 0.25
 HEARTBEAT_S = 15.0
-FOLLOW_MAX_S = 280.0  # under a serverless function's limit; clients reconnect
 TERMINAL = {"done", "error"}
 FOLLOW_MARK_S = 2.0
+
+
+def _poll_s() -> float:
+    from shared.config import get_settings
+
+    return get_settings().CHAT_STREAM_POLL_S
 
 
 def check_turn(user: User, turn_id: str) -> dict[str, Any]:
@@ -33,14 +42,24 @@ def check_turn(user: User, turn_id: str) -> dict[str, Any]:
     return turn
 
 
-def replay_turn(user: User, turn_id: str, after: int) -> Iterator[bytes]:
+def replay_turn(user: User, turn_id: str, after: int, *, deadline: float | None = None) -> Iterator[bytes]:
+    """The turn's events after `after`, then its live tail, until its terminal event or `deadline`
+    (monotonic; default: the function's)."""
+    from shared.chat import handoff, listener
+
     db = get_db()
-    last_beat = time.monotonic()
-    idle_polls = 0
-    last_mark = 0.0
-    with db.listen("realtime") as listener:
+    end = handoff.deadline() if deadline is None else deadline
+    poll = _poll_s()
+    with db.user(user.claims) as tx:
+        turn = tx.one("turn_for_user", turn_id=turn_id)
+    if turn is None:
+        return
+    with listener.subscribe(f"session:{turn['session_id']}") as wakeups:
+        last_beat = time.monotonic()
+        last_mark = float("-inf")
+        finished_seen = False
         while True:
-            if time.monotonic() - last_mark >= FOLLOW_MARK_S:
+            if turn["status"] == "streaming" and time.monotonic() - last_mark >= FOLLOW_MARK_S:
                 # Tells the streaming function someone follows, so it runs the turn to its end.
                 with db.service() as tx:
                     tx.execute("turn_followed", turn_id=turn_id)
@@ -48,6 +67,7 @@ def replay_turn(user: User, turn_id: str, after: int) -> Iterator[bytes]:
             with db.user(user.claims) as tx:
                 rows = tx.all("turn_events_after", turn_id=turn_id, after=after)
                 turn = tx.one("turn_for_user", turn_id=turn_id)
+            last_look = time.monotonic()
             for r in rows:
                 yield sse.encode(r["event"], r["data"], r["seq"])
                 after = r["seq"]
@@ -56,15 +76,22 @@ def replay_turn(user: User, turn_id: str, after: int) -> Iterator[bytes]:
             if turn is None:
                 return
             if turn["status"] != "streaming":
-                # Finished without a terminal event (interrupted): one more look, then close.
-                idle_polls = idle_polls + 1 if not rows else 0
-                if idle_polls >= 2:
+                # Finished without a terminal event (interrupted). Its last frame was committed before
+                # the status this look read, maybe after the rows it read: look until one comes back empty.
+                if finished_seen and not rows:
                     return
-            if time.monotonic() - last_beat >= HEARTBEAT_S:
+                finished_seen = True
+                continue
+            if len(rows) >= 1000:  # the query's page size: more is waiting
+                continue
+            now = time.monotonic()
+            if now >= end:
+                return  # the function's time is up: the client resumes after the last id it got
+            if now - last_beat >= HEARTBEAT_S:
                 yield sse.HEARTBEAT
-                last_beat = time.monotonic()
-            for _ in listener.notifies(timeout=POLL_S, stop_after=1):
-                pass
+                last_beat = now
+            wait_until = min(last_look + poll, last_mark + FOLLOW_MARK_S, last_beat + HEARTBEAT_S, end)
+            wakeups.wait(wait_until - time.monotonic())
 
 
 def check_session(user: User, session_id: str) -> None:
@@ -73,29 +100,49 @@ def check_session(user: User, session_id: str) -> None:
             raise not_found("session")
 
 
-def follow_session(user: User, session_id: str, *, max_s: float = FOLLOW_MAX_S) -> Iterator[bytes]:
-    """Every frame broadcast on `session:{id}`, as `turn` events carrying `{turn_id, events}`."""
-    db = get_db()
-    topic = f"session:{session_id}"
-    deadline = time.monotonic() + max_s
-    with db.listen("realtime") as listener:
+def follow_session(user: User, session_id: str, *, max_s: float | None = None) -> Iterator[bytes]:
+    """The session's turns as they stream, as `turn` events carrying `{turn_id, session_id, events}`,
+    for `max_s` seconds (default: until the function's deadline; clients reconnect).
+
+    A notification on `session:{id}` only says "look now": what is sent is read back from
+    `turn_events` as the user, because anyone who can `pg_notify` could forge a payload."""
+    from shared.chat import handoff, listener
+
+    end = handoff.deadline() if max_s is None else time.monotonic() + max_s
+    poll = _poll_s()
+    with get_db().user(user.claims) as tx:
+        start = tx.one("session_follow_start", session_id=session_id)
+    assert start is not None  # an aggregate: always one row
+    since, seen = start["since"], {str(k): int(v) for k, v in (start["seen"] or {}).items()}
+    with listener.subscribe(f"session:{session_id}") as wakeups:
         yield b": following\n\n"
-        while time.monotonic() < deadline:
-            got = False
-            for note in listener.notifies(timeout=HEARTBEAT_S, stop_after=1):
-                got = True
-                try:
-                    msg = json.loads(note.payload)
-                except ValueError:
-                    continue
-                if msg.get("topic") != topic:
-                    continue
-                payload = msg.get("payload")
-                if payload is None and msg.get("id"):  # too big for NOTIFY: read it back
-                    with db.service() as tx:
-                        row = tx.one("realtime_message_by_id", id=msg["id"])
-                    payload = row["payload"] if row else None
-                if payload is not None:
-                    yield sse.encode(msg.get("event") or "turn", payload)
-            if not got:
+        last_beat = time.monotonic()
+        look = True  # a frame written before the subscription has no notification left to wake us
+        while True:
+            if look:
+                yield from _session_tail(user, session_id, since, seen)
+                last_look = time.monotonic()
+            now = time.monotonic()
+            if now >= end:
+                return
+            if now - last_beat >= HEARTBEAT_S:
                 yield sse.HEARTBEAT
+                last_beat = now
+            woken = wakeups.wait(min(last_look + poll, last_beat + HEARTBEAT_S, end) - time.monotonic())
+            look = woken or time.monotonic() - last_look >= poll
+
+
+def _session_tail(user: User, session_id: str, since: Any, seen: dict[str, int]) -> Iterator[bytes]:
+    """Sends every event written since the last look, one `turn` event per turn; updates `seen`."""
+    while True:
+        with get_db().user(user.claims) as tx:
+            rows = tx.all("session_events_since", session_id=session_id, since=since, seen=json.dumps(seen))
+        frames: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            turn_id = str(r["turn_id"])
+            frames.setdefault(turn_id, []).append({"id": r["seq"], "event": r["event"], "data": r["data"]})
+            seen[turn_id] = r["seq"]
+        for turn_id, events in frames.items():
+            yield sse.encode("turn", {"turn_id": turn_id, "session_id": session_id, "events": events})
+        if len(rows) < 1000:  # the query's page size: a full page means more is waiting
+            return

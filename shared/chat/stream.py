@@ -2,61 +2,64 @@
 
 Order of events (fixed): `session` first; then `status`, `token`, `tool` as they come; ending with
 `done {usage, credits}` or `error` (a problem object). Ids count from 1 within the turn. Every event
-is also written to `turn_events` and broadcast on `session:{id}` in ~50 ms frames; on `done` the turn
-is settled. A client disconnect cancels upstream and leaves the turn `interrupted` for the reaper.
+is also written to `turn_events` and broadcast on `session:{id}` in ~50 ms frames.
+
+Money (ARCHITECTURE §5b): opening a turn holds credits (the agent's price part + the metered
+allowance) in the transaction that creates it, or answers 402 and creates nothing — so parallel
+turns cannot outrun the balance. However the turn ends (`done`, an `error`, the client gone for
+good, the server shutting down) it is closed with what it used (`shared.chat.usage`) and settled at
+once, which converts or releases the hold; the reaper settles what a dead function left behind.
+
+Time (issue 9): a function may live FUNCTION_MAX_DURATION_S. A turn still running
+CHAT_HANDOFF_MARGIN_S before that is handed to a worker (`shared.chat.handoff`): the route writes
+what it relayed, asks the bridge to hold the run, defers `continue_turn` with the bridge event it
+relayed last, and ends its response without a terminal event; the client resumes with
+`Last-Event-ID` (`GET /api/chat/stream/{turn_id}`) and follows what the worker writes. The worker
+runs the same relay (`shared.chat.relay`) and closes the turn the same way.
+
+Streams per user are capped (`shared.chat.stream_leases`): the route's turn takes its lease in the
+transaction that opens it, after the hold, so a 402 stays a 402 and a 429 leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import logs
 from shared.auth import User
 from shared.chat.frames import TurnWriter
 from shared.chat.models import ChatRequest
+from shared.chat.relay import OpenedTurn, RelayPosition, finish_done, finish_error, relay_upstream
+from shared.chat.stream_leases import StreamKind, StreamLease
 from shared.chat.upstream import MachineTarget, UpstreamError, open_turn_stream
+from shared.chat.usage import TurnMeter, close_turn
 from shared.data import get_db
 from shared.problems import Problem, conflict, not_found
-from shared.streaming import sse
+from shared.security import canary
 
 log = logging.getLogger("openagents.chat")
-
-
-@dataclass(frozen=True, slots=True)
-class OpenedTurn:
-    user_id: str
-    instance_id: str
-    agent_id: str
-    session_id: str
-    turn_id: str
-    user_message_id: str | None
-    assistant_message_id: str | None
-    message: str
-    status: str  # the instance's status when the turn opened
-    attached: bool  # a repeated client_message_id: follow the existing turn instead
 
 
 class _Raced(Exception):
     pass
 
 
-def agent_price(instance: dict[str, Any], *, continuing_session: bool) -> int:
-    """The agent's part of the next turn's price, for the 402 rule (a `per_session` agent is paid by
-    the first turn of a session)."""
-    if instance["pricing_model"] == "free" or (instance["pricing_model"] == "per_session" and continuing_session):
+def agent_price(instance: dict[str, Any], *, session_paid: bool) -> int:
+    """The agent's part of the next turn's price, which the turn holds: `per_task` every turn,
+    `per_session` until a turn of the session has paid it, `free` none."""
+    if instance["pricing_model"] == "free" or (instance["pricing_model"] == "per_session" and session_paid):
         return 0
     return int(instance["credits_price"])
 
 
-def open_turn(user: User, req: ChatRequest) -> OpenedTurn:
-    """One transaction: the instance, a repeated client_message_id, the 402 rule, then the session,
-    turn and both messages (so the first token is not kept waiting on several round trips)."""
-    from shared.billing.ledger import require_credits
+def open_turn(user: User, req: ChatRequest, *, lease: StreamKind | None = None) -> OpenedTurn:
+    """One transaction: the instance, a repeated client_message_id, the session, the turn with its
+    hold (or 402, rolling all of it back), the stream's lease when `lease` names its kind (or 429,
+    likewise), and both messages (so the first token is not kept waiting on several round trips)."""
+    from shared.billing.ledger import reserve_turn
 
     db = get_db()
     try:
@@ -66,13 +69,15 @@ def open_turn(user: User, req: ChatRequest) -> OpenedTurn:
                 raise not_found("instance")
             existing = tx.one("turn_by_client_id", user_id=user.id, client_message_id=req.client_message_id)
             if existing is not None:
-                return _attached(user, inst, existing, req)
-            require_credits(user.id, agent_price(inst, continuing_session=req.session_id is not None), tx=tx)
+                return _attached(user, inst, existing, req, _lease(tx, user, lease))
+            session_paid = False
             if req.session_id is not None:
                 if tx.one("session_of_user", session_id=req.session_id, user_id=user.id,
                           instance_id=req.instance_id) is None:
                     raise not_found("session")
                 session_id = str(req.session_id)
+                session_paid = inst["pricing_model"] == "per_session" and bool(
+                    tx.scalar("chat_session_paid", session_id=session_id))
             else:
                 session_id = str(tx.scalar("session_create", user_id=user.id, instance_id=req.instance_id,
                                            title=req.message, channel="web"))
@@ -80,6 +85,9 @@ def open_turn(user: User, req: ChatRequest) -> OpenedTurn:
                                 instance_id=req.instance_id, client_message_id=req.client_message_id)
             if turn_id is None:
                 raise _Raced  # rolls back the session this request made
+            # Under the balance lock; a 402 here rolls back the turn and any session just made.
+            reserve_turn(tx, user.id, str(turn_id), agent_price(inst, session_paid=session_paid))
+            slot = _lease(tx, user, lease)
             common = {"session_id": session_id, "user_id": user.id, "turn_id": turn_id}
             user_msg = tx.scalar("message_create", role="user", content=req.message, **common)
             asst_msg = tx.scalar("message_create", role="assistant", content="", **common)
@@ -88,56 +96,24 @@ def open_turn(user: User, req: ChatRequest) -> OpenedTurn:
     except _Raced:
         with db.service() as tx:
             existing = tx.one("turn_by_client_id", user_id=user.id, client_message_id=req.client_message_id)
-        assert existing is not None
-        return _attached(user, inst, existing, req)
+            assert existing is not None and inst is not None
+            return _attached(user, inst, existing, req, _lease(tx, user, lease))
     return OpenedTurn(user.id, str(inst["id"]), str(inst["agent_id"]), session_id, str(turn_id), str(user_msg),
-                      str(asst_msg), req.message, inst["status"], attached=False)
+                      str(asst_msg), req.message, inst["status"], attached=False, lease=slot)
 
 
-def _attached(user: User, inst: dict[str, Any], existing: dict[str, Any], req: ChatRequest) -> OpenedTurn:
+def _lease(tx: Any, user: User, kind: StreamKind | None) -> StreamLease | None:
+    from shared.chat import stream_leases
+
+    return stream_leases.acquire(tx, user.id, kind) if kind is not None else None
+
+
+def _attached(user: User, inst: dict[str, Any], existing: dict[str, Any], req: ChatRequest,
+              lease: StreamLease | None) -> OpenedTurn:
     if str(existing["instance_id"]) != str(inst["id"]):
         raise conflict("This client_message_id was already used for another agent.", code="duplicate-client-message-id")
     return OpenedTurn(user.id, str(inst["id"]), str(inst["agent_id"]), str(existing["session_id"]),
-                      str(existing["id"]), None, None, req.message, inst["status"], attached=True)
-
-
-def _problem_data(problem: Problem) -> dict[str, Any]:
-    data = problem.to_dict()
-    rid = logs.request_id.get()
-    if rid:
-        data["request_id"] = rid
-    return data
-
-
-def _finish(turn: OpenedTurn, status: str, error: dict[str, Any] | None = None) -> bool:
-    import json
-
-    with get_db().service() as tx:
-        return tx.scalar("turn_finish", turn_id=turn.turn_id, status=status,
-                         error=json.dumps(error) if error else None) is not None
-
-
-def _complete(turn: OpenedTurn, usage: dict[str, Any], seconds: float) -> tuple[dict[str, int], int | None]:
-    """`done`: usage recorded once, the turn finished and settled, all in one transaction. A failed
-    settlement is rolled back to its savepoint and left to the reaper; the answer still stands."""
-    from shared.billing.settlement import settle_turn_in
-
-    clean = {"input_tokens": max(0, int(usage.get("input_tokens") or 0)),
-             "output_tokens": max(0, int(usage.get("output_tokens") or 0))}
-    charged: int | None = None
-    with get_db().service() as tx:
-        tx.execute("usage_event_record", user_id=turn.user_id, instance_id=turn.instance_id, agent_id=turn.agent_id,
-                   turn_id=turn.turn_id, source_request_id=f"bridge:{turn.turn_id}", model=str(usage.get("model") or ""),
-                   compute_seconds=round(seconds, 3), **clean)
-        tx.execute("message_usage", message_id=turn.assistant_message_id, **clean)
-        tx.scalar("turn_finish", turn_id=turn.turn_id, status="done", error=None)
-        try:
-            with tx.savepoint():
-                result = settle_turn_in(tx, turn.turn_id)
-                charged = result.charged if result is not None else None
-        except Exception:
-            log.exception("settling turn failed; the reaper will retry")
-    return clean, charged
+                      str(existing["id"]), None, None, req.message, inst["status"], attached=True, lease=lease)
 
 
 def _reach_machine(turn: OpenedTurn, writer: TurnWriter) -> Generator[bytes, None, MachineTarget]:
@@ -166,7 +142,7 @@ _TARGET_TTL_S = 30.0
 _targets: dict[str, tuple[float, MachineTarget]] = {}
 
 
-def _cached_target(instance_id: str, load: Any) -> MachineTarget:
+def _cached_target(instance_id: str, load: Callable[[str], MachineTarget]) -> MachineTarget:
     hit = _targets.get(instance_id)
     if hit is not None and time.monotonic() - hit[0] < _TARGET_TTL_S:
         return hit[1]
@@ -206,15 +182,22 @@ class _Cancelled(Exception):
     pass
 
 
-def stream_turn(turn: OpenedTurn, *, grace_s: float | None = None) -> Iterator[bytes]:
+class _HandOff(Exception):
+    pass
+
+
+def stream_turn(turn: OpenedTurn, *, grace_s: float | None = None, deadline: float | None = None) -> Iterator[bytes]:
     """The browser's side: relays what `_relay` produces; when the browser goes away, the relay runs
-    on without it (see `_Control`), so a reload can resume the same turn."""
+    on without it (see `_Control`), so a reload can resume the same turn. At `deadline` (monotonic;
+    default: the function's limit less the handoff margin, from now) the turn goes to a worker."""
+    from shared.chat import handoff
+
     if grace_s is None:
         from shared.config import get_settings
 
         grace_s = get_settings().CHAT_RESUME_GRACE_S
     control = _Control(grace_s)
-    relay = _relay(turn, control)
+    relay = _relay(turn, control, handoff.deadline() if deadline is None else deadline)
     try:
         for chunk in relay:
             try:
@@ -228,58 +211,67 @@ def stream_turn(turn: OpenedTurn, *, grace_s: float | None = None) -> Iterator[b
         relay.close()
 
 
-def _relay(turn: OpenedTurn, control: _Control) -> Iterator[bytes]:
+def _relay(turn: OpenedTurn, control: _Control, deadline: float) -> Generator[bytes, None, None]:
+    from shared.chat import handoff
+
     writer = TurnWriter(turn_id=turn.turn_id, session_id=turn.session_id, user_id=turn.user_id)
+    meter = TurnMeter(turn.message)  # what the turn used, however it ends
+    position = RelayPosition()
+    handed_off = False
+
+    def between() -> None:
+        if control.should_cancel(turn.turn_id):
+            # Leaving the `with` closes the upstream stream: the bridge cancels the run.
+            raise _Cancelled
+        if time.monotonic() >= deadline:
+            raise _HandOff
+
     try:
         # Persisted with the first frame: the turn row already exists, and flushing here would put a
         # round trip in front of the first token.
         yield writer.emit("session", {"session_id": turn.session_id, "turn_id": turn.turn_id,
                                       "message_id": turn.assistant_message_id})
         target = yield from _reach_machine(turn, writer)
-        started = time.monotonic()
-        usage: dict[str, Any] | None = None
-        with open_turn_stream(target, turn_id=turn.turn_id, session_key=f"web:{turn.session_id}",
+        meter.start()
+        if time.monotonic() >= deadline:  # waking took the function's time: the worker opens the turn
+            writer.flush()
+            handoff.hand_off(turn, target, position, writer.seq, meter)
+            handed_off = True
+            return
+        with open_turn_stream(target, turn_id=turn.turn_id, session_key=handoff.session_key(turn.session_id),
                               message=turn.message) as events:
-            for ev in events:
-                if isinstance(ev, sse.Comment):
-                    yield sse.HEARTBEAT
-                elif ev.event == "done":
-                    usage = dict(ev.data.get("usage") or {}) if isinstance(ev.data, dict) else {}
-                    break
-                elif ev.event == "error":
-                    data = ev.data if isinstance(ev.data, dict) else {}
-                    raise UpstreamError(Problem(502, str(data.get("title") or "Agent error"),
-                                                str(data.get("detail") or "The agent failed."), code="agent-error"))
-                elif ev.event in ("token", "status", "tool") and isinstance(ev.data, dict):
-                    yield writer.emit(ev.event, ev.data)
-                writer.maybe_flush()
-                if control.should_cancel(turn.turn_id):
-                    # Leaving the `with` closes the upstream stream: the bridge cancels the run.
-                    raise _Cancelled
-        if usage is None:
+            position.opened = True
+            guard = canary.stream_guard(turn.instance_id, user_id=turn.user_id, reference=turn.turn_id)
+            try:
+                yield from relay_upstream(events, writer, meter, position, between=between, guard=guard)
+            except _HandOff:
+                # Still inside the `with`: the bridge is asked to hold the run before this stream closes.
+                # The text the guard holds back goes to the worker, whose guard goes on from it.
+                writer.flush()
+                handoff.hand_off(turn, target, position, writer.seq, meter, held=guard.finish())
+                handed_off = True
+                return
+        if not position.finished:
             raise UpstreamError(Problem(502, "Bad Gateway", "The agent's stream ended before it finished.",
                                         code="agent-stream-ended"))
-        writer.flush()
-        clean, credits = _complete(turn, usage, time.monotonic() - started)
-        yield writer.emit("done", {"usage": clean, "credits": credits})
-        writer.flush()
+        yield from finish_done(turn, writer, meter)
     except _Cancelled:
         writer.flush()
-        _finish(turn, "interrupted")
+        close_turn(turn, "interrupted", meter)
         log.info("turn cancelled: the client left and did not come back")
     except UpstreamError as exc:
         _targets.pop(turn.instance_id, None)
-        yield writer.emit("error", _problem_data(exc.problem))
-        writer.flush()
-        _finish(turn, "error", exc.problem.to_dict())
+        yield from finish_error(turn, writer, meter, exc.problem)
     except GeneratorExit:
-        # Closed without draining (the server shut down): leave the turn to the reaper.
-        writer.flush()
-        _finish(turn, "interrupted")
+        if not handed_off:
+            # Closed without draining (the server shut down): charged for what it streamed so far.
+            writer.flush()
+            close_turn(turn, "interrupted", meter)
         raise
     except Exception:
+        if handed_off:
+            raise
         log.exception("chat turn failed")
-        yield writer.emit("error", _problem_data(Problem(500, "Internal Server Error",
-                                                         "The turn failed on our side.", code="internal")))
-        writer.flush()
-        _finish(turn, "error", {"title": "internal"})
+        yield from finish_error(turn, writer, meter, Problem(500, "Internal Server Error",
+                                                             "The turn failed on our side.", code="internal"),
+                                {"title": "internal"})

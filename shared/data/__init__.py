@@ -14,14 +14,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.data.queries import QUERIES, Query
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
+
+    from shared.auth import User
 
 Row = dict[str, Any]
 
@@ -40,15 +42,15 @@ class Tx:
         self._pending: tuple[str, str, str] | None = (
             role, json.dumps(claims, separators=(",", ":")), str(claims.get("sub", "")))
 
-    def _run(self, sql: str, params: Mapping[str, Any] | tuple | None) -> psycopg.Cursor[Row]:
+    def _run(self, sql: str, params: Mapping[str, Any] | tuple[Any, ...] | None) -> psycopg.Cursor[Row]:
         cur = self.conn.cursor()
         if self._pending is not None:
             setup, self._pending = self._pending, None
             with self.conn.pipeline():
                 self.conn.execute(_SETUP, setup)
-                cur.execute(sql, params)  # type: ignore[arg-type]
+                cur.execute(sql, params)
         else:
-            cur.execute(sql, params)  # type: ignore[arg-type]
+            cur.execute(sql, params)
         return cur
 
     def _query(self, name: str, params: Mapping[str, Any]) -> psycopg.Cursor[Row]:
@@ -69,7 +71,7 @@ class Tx:
         """Runs a statement; returns the affected row count."""
         return self._query(name, params).rowcount
 
-    def sql(self, sql: str, params: Mapping[str, Any] | tuple | None = None) -> psycopg.Cursor[Row]:
+    def sql(self, sql: str, params: Mapping[str, Any] | tuple[Any, ...] | None = None) -> psycopg.Cursor[Row]:
         """Ad-hoc SQL for the migration runner, tests and benchmarks only; app code uses named queries."""
         return self._run(sql, params)
 
@@ -88,18 +90,19 @@ class Database:
         self.max_size = max_size
         self.min_size = min_size
         self.prepare = prepare
-        self._pool: ConnectionPool | None = None
+        self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._lock = threading.Lock()
 
     @property
-    def pool(self) -> ConnectionPool:
+    def pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
         if self._pool is None:
             with self._lock:
                 if self._pool is None:
                     from psycopg.rows import dict_row
                     from psycopg_pool import ConnectionPool
 
-                    self._pool = ConnectionPool(
+                    # dict_row makes every connection a Connection[Row]; the pool's type cannot infer it.
+                    self._pool = cast("ConnectionPool[psycopg.Connection[Row]]", ConnectionPool(
                         self.url,
                         min_size=self.min_size,
                         max_size=self.max_size,
@@ -111,7 +114,7 @@ class Database:
                         },
                         open=True,
                         name="openagents",
-                    )
+                    ))
         return self._pool
 
     @contextmanager
@@ -119,14 +122,14 @@ class Database:
         with self.pool.connection() as conn:
             yield Tx(conn, role, claims)
 
-    def user(self, claims: Mapping[str, Any]) -> Any:
+    def user(self, claims: Mapping[str, Any]) -> AbstractContextManager[Tx]:
         """A transaction as `authenticated` with these JWT claims (RLS applies)."""
         return self._tx("authenticated", claims)
 
-    def anon(self) -> Any:
+    def anon(self) -> AbstractContextManager[Tx]:
         return self._tx("anon", {"role": "anon"})
 
-    def service(self) -> Any:
+    def service(self) -> AbstractContextManager[Tx]:
         """A transaction as `service_role` (bypasses RLS): jobs and trusted server paths only."""
         return self._tx("service_role", {"role": "service_role"})
 
@@ -143,7 +146,7 @@ class Database:
                     conn.autocommit = False
 
     @contextmanager
-    def listen(self, channel: str, *, url: str | None = None) -> Iterator[psycopg.Connection[Row]]:
+    def listen(self, channel: str, *, url: str | None = None) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
         """A dedicated autocommit connection LISTENing on `channel` (use `conn.notifies(timeout=…)`).
 
         Not from the pool: LISTEN is session state, and the transaction pooler cannot carry it, so it
@@ -188,7 +191,7 @@ def set_db(db: Database | None) -> None:
     _db = db
 
 
-def acting_as(user: Any) -> Any:
-    """A transaction as this signed-in user (a `shared.auth.User`), or as anon when there is none."""
+def acting_as(user: User | None) -> Any:
+    """A transaction as this signed-in user, or as anon when there is none."""
     db = get_db()
     return db.user(user.claims) if user is not None else db.anon()

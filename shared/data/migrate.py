@@ -7,8 +7,10 @@ database migrated here and one migrated by `supabase db push` agree on what has 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -17,7 +19,8 @@ from shared.config import PROJECT_ROOT
 SUPABASE_DIR = PROJECT_ROOT / "supabase"
 MIGRATIONS_DIR = SUPABASE_DIR / "migrations"
 BOOTSTRAP = SUPABASE_DIR / "bootstrap" / "local.sql"
-SEED = SUPABASE_DIR / "seed.sql"
+SEED = SUPABASE_DIR / "seed.sql"  # people, projects, teams
+SEED_LISTINGS = SUPABASE_DIR / "seed" / "listings.sql"  # reviews and collections of the demo agents
 _NAME = re.compile(r"^(\d{14})_(\w+)\.sql$")
 _LOCK_KEY = 0x6F70656E  # advisory lock: one migrator at a time
 
@@ -42,16 +45,21 @@ def migrations() -> list[Migration]:
 _MARK = "openagents local bootstrap"
 
 
-def _needs_bootstrap(conn: psycopg.Connection) -> bool:
+def _one(conn: psycopg.Connection[tuple[Any, ...]], sql: str, params: tuple[Any, ...] = ()) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
+def _needs_bootstrap(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
     """True on a plain Postgres, and on one this bootstrap set up before (it is idempotent, so a
     newer version of it is applied again); False on real Supabase, where the platform provides it."""
-    has_platform = conn.execute("select to_regclass('auth.users') is not null").fetchone()[0]
+    has_platform = _one(conn, "select to_regclass('auth.users') is not null")
     if not has_platform:
         return True
-    return conn.execute("select obj_description('vault'::regnamespace, 'pg_namespace') = %s", (_MARK,)).fetchone()[0]
+    return bool(_one(conn, "select obj_description('vault'::regnamespace, 'pg_namespace') = %s", (_MARK,)))
 
 
-def migrate(url: str, *, log=print) -> list[str]:
+def migrate(url: str, *, log: Callable[[str], object] = print) -> list[str]:
     applied_now: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -87,10 +95,18 @@ def migrate(url: str, *, log=print) -> list[str]:
     return applied_now
 
 
-def seed(url: str, *, log=print) -> None:
+def seed(url: str, *, log: Callable[[str], object] = print, signing_key: str | None = None) -> None:
+    """Demo data, idempotently: the SQL seed's people, then the demo agents published from bundles by
+    the creator pipeline (`shared.platform.seed`: signed with `signing_key`, else SKILL_SIGNING_KEY),
+    then the listings' reviews and collections."""
+    from shared.platform.seed import seed_agents
+
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         conn.execute(SEED.read_text())
-    log("seeded demo data")
+    report = seed_agents(url, signing_key=signing_key)
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute(SEED_LISTINGS.read_text())
+    log(f"seeded demo data ({report.summary()})")
 
 
 def create_database(url: str, name: str) -> None:
@@ -99,11 +115,11 @@ def create_database(url: str, name: str) -> None:
             conn.execute(f'create database "{name}"')
 
 
-def _apply_job_queue_schema(conn: psycopg.Connection) -> bool:
+def _apply_job_queue_schema(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
     """Installs procrastinate's own schema into the private `procrastinate` schema (not exposed by
     PostgREST). Its functions get a pinned search_path so that deferring a job from any transaction
     (e.g. together with the row that needs it) resolves procrastinate's tables."""
-    if conn.execute("select to_regclass('procrastinate.procrastinate_jobs') is not null").fetchone()[0]:
+    if _one(conn, "select to_regclass('procrastinate.procrastinate_jobs') is not null"):
         return False
     from procrastinate.schema import SchemaManager
 

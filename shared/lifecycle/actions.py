@@ -13,9 +13,9 @@ import time
 from typing import Literal
 
 from shared import jobs, logs
-from shared.data import get_db
+from shared.data import Tx, get_db
 from shared.fly import FlyClient
-from shared.lifecycle import gateway, machines, names, store
+from shared.lifecycle import gateway, machines, store
 from shared.lifecycle.config import LifecycleConfig, fly_client, lifecycle_config
 from shared.lifecycle.locks import instance_lock
 from shared.lifecycle.states import (
@@ -30,12 +30,10 @@ log = logging.getLogger("openagents.lifecycle")
 
 Reason = Literal["user", "idle", "health"]
 ACTION_FAILED = Transition("action_failed", frozenset({"running", "suspended", "stopped", "error"}), "error")
-QUEUE = "lifecycle"
 
 
-def defer_provision(tx: object, instance_id: str) -> None:
-    jobs.defer(tx, "provision_instance", lock=names.lock_name(instance_id),  # type: ignore[arg-type]
-               queueing_lock=f"provision:{instance_id}", queue=QUEUE, instance_id=str(instance_id))
+def defer_provision(tx: Tx, instance_id: str) -> None:
+    jobs.defer(tx, jobs.PROVISION_INSTANCE, instance_id=str(instance_id))
 
 
 def _start(fly: FlyClient, cfg: LifecycleConfig, row: store.InstanceRow, t: Transition) -> str:

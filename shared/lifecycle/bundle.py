@@ -4,8 +4,8 @@ of the update primitive.
 
 The version is the one asked for, else the instance's (`agent_instances.version_id`), else the
 agent's current one. Its `agent_versions.bundle` is `{files: {path: base64}, signatures: {skill:
-{key_id, signature, …}}}`; a version without files is skipped. The request goes the way chat's does
-(Fly's proxy, `fly-force-instance-id`, the instance's gateway token). Success records the version on
+{key_id, signature, …}}}`; a version without files is skipped. The request is the bridge client's
+(`shared.bridge.client`: Fly's proxy, `fly-force-instance-id`, the instance's gateway token). Success records the version on
 the instance. Failure raises: `BundleNotPushed` (the proxy or the bridge failed: the job retries) or
 `BundleRejected` (the bridge refused the bundle: retrying cannot help). Skills the bridge refused are
 logged; they do not fail the push (the bridge reports them in `/ready`).
@@ -16,26 +16,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
-
 from shared import logs
+from shared.bridge.client import BridgeRefused, BridgeUnavailable, bridge_client
+from shared.bridge.target import MachineTarget
 from shared.data import get_db
 from shared.lifecycle.config import LifecycleConfig
-from shared.lifecycle.errors import LifecycleError
-from shared.lifecycle.probe import request_headers
+from shared.lifecycle.errors import BundleNotPushed, BundleRejected
 
 log = logging.getLogger("openagents.lifecycle")
-
-PUSH_TIMEOUT_S = 60.0  # bundles may be up to 32 MiB
-_RETRYABLE_STATUS = frozenset({408, 425, 429})
-
-
-class BundleNotPushed(LifecycleError):
-    """The bundle did not reach the bridge (proxy or bridge failure): worth retrying."""
-
-
-class BundleRejected(LifecycleError):
-    """The bridge refused the bundle (4xx): the version's files need fixing, not another attempt."""
 
 
 def version_bundle(instance_id: str, version_id: str | None = None) -> tuple[str, dict[str, Any]] | None:
@@ -49,6 +37,9 @@ def version_bundle(instance_id: str, version_id: str | None = None) -> tuple[str
     if not files:
         return None
     version = str(row["version_id"])
+    from shared.security import canary
+
+    files = canary.plant(str(instance_id), files)  # the prompt-injection tripwire, in AGENTS.md
     return version, {"version": version, "files": files, "signatures": bundle.get("signatures") or {}}
 
 
@@ -63,16 +54,14 @@ def push_bundle(cfg: LifecycleConfig, instance_id: str, app: str, machine_id: st
         return None
     version, body = found
     try:
-        with httpx.Client(trust_env=False, timeout=PUSH_TIMEOUT_S) as client:
-            r = client.put(cfg.proxy_url(app) + "/v1/bundle", json=body, headers=request_headers(machine_id, token))
-    except httpx.HTTPError as e:
-        raise BundleNotPushed(f"the agent's files could not be sent ({type(e).__name__})") from e
-    if r.status_code != 200:
-        detail = _detail(r)
-        if r.status_code >= 500 or r.status_code in _RETRYABLE_STATUS:
-            raise BundleNotPushed(f"the agent's files could not be written ({r.status_code}: {detail})")
-        raise BundleRejected(f"the agent's files were refused ({r.status_code}: {detail})")
-    result = _json(r)
+        result = bridge_client().push_bundle(MachineTarget(str(instance_id), app, machine_id, token or ""), body)
+    except BridgeUnavailable as e:
+        raise BundleNotPushed(f"the agent's files could not be sent ({e.detail})") from e
+    except BridgeRefused as e:
+        detail = e.detail or e.title
+        if e.retryable:
+            raise BundleNotPushed(f"the agent's files could not be written ({e.status}: {detail})") from e
+        raise BundleRejected(f"the agent's files were refused ({e.status}: {detail})") from e
     skills = result.get("skills") or {}
     refused = skills.get("refused") or []
     files = result.get("files") or {}
@@ -87,16 +76,3 @@ def push_bundle(cfg: LifecycleConfig, instance_id: str, app: str, machine_id: st
 def _record(instance_id: str, version_id: str) -> None:
     with get_db().service() as tx:
         tx.execute("instance_set_version", id=str(instance_id), version_id=version_id)
-
-
-def _json(r: httpx.Response) -> dict[str, Any]:
-    try:
-        data = r.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _detail(r: httpx.Response) -> str:
-    data = _json(r)
-    return str(data.get("detail") or data.get("title") or r.reason_phrase or "")[:300]

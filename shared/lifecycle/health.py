@@ -20,25 +20,23 @@ Machines Fly does not know are left to reconcile.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
 
-import httpx
 from pydantic import BaseModel
 
 from shared import logs
+from shared.bridge.client import bridge_client
 from shared.data import get_db
 from shared.fly import FlyClient
 from shared.fly.errors import FlyAPIError
 from shared.lifecycle import machines, store
 from shared.lifecycle.config import LifecycleConfig, fly_client, lifecycle_config
-from shared.lifecycle.errors import InstanceBusy
+from shared.lifecycle.errors import InstanceBusy, MachineNotReady
 from shared.lifecycle.locks import instance_lock
-from shared.lifecycle.probe import request_headers
 from shared.lifecycle.states import FLY_TO_STATUS, HEALTH_ERROR
 
 log = logging.getLogger("openagents.lifecycle.health")
@@ -101,39 +99,10 @@ def _sync(pairs: list[tuple[Candidate, str]]) -> int:
 
 
 def _probe_all(cfg: LifecycleConfig, targets: list[Candidate]) -> dict[str, bool]:
-    """machine id → healthy: `GET /health` through the proxy, HEALTH_CONCURRENCY at a time (threads,
-    one keep-alive client each: measured faster here than an asyncio client), a failure retried once."""
-    local = threading.local()
-    clients: list[httpx.Client] = []
-    lock = threading.Lock()
-
-    def client() -> httpx.Client:
-        c = getattr(local, "client", None)
-        if c is None:
-            c = local.client = httpx.Client(timeout=cfg.probe_timeout_s, trust_env=False)
-            with lock:
-                clients.append(c)
-        return c
-
-    def once(c: Candidate) -> bool:
-        try:
-            r = client().get(cfg.proxy_url(c.fly_app) + "/health", headers=request_headers(c.fly_machine_id, None))
-        except httpx.HTTPError:
-            return False
-        return r.status_code == 200
-
-    def check(c: Candidate) -> tuple[str, bool]:
-        if once(c):
-            return c.fly_machine_id, True
-        time.sleep(RETRY_DELAY_S)
-        return c.fly_machine_id, once(c)
-
-    try:
-        with ThreadPoolExecutor(min(cfg.health_concurrency, max(1, len(targets)))) as pool:
-            return dict(pool.map(check, targets))
-    finally:
-        for c in clients:
-            c.close()
+    """machine id → healthy: the bridge client's liveness probe (`GET /health` through the proxy),
+    HEALTH_CONCURRENCY at a time, a failure retried once."""
+    return bridge_client().alive_all([(c.fly_app, c.fly_machine_id) for c in targets],
+                                     concurrency=cfg.health_concurrency, retry_delay_s=RETRY_DELAY_S)
 
 
 def _on_failure(fly: FlyClient, cfg: LifecycleConfig, c: Candidate) -> str:
@@ -153,7 +122,7 @@ def _on_failure(fly: FlyClient, cfg: LifecycleConfig, c: Candidate) -> str:
                 return "restarted"
             try:
                 machines.stop_and_wait(fly, c.fly_app, c.fly_machine_id, time.monotonic() + 30)
-            except (machines.MachineNotReady, FlyAPIError) as e:
+            except (MachineNotReady, FlyAPIError) as e:
                 logs.log(log, logging.WARNING, "stop of an unhealthy machine failed", instance_id=c.id, error=str(e))
             message = (f"The agent failed its health check {failures} times in a row and was stopped. "
                        "Start or restart it to try again.")

@@ -17,8 +17,6 @@ from pydantic import BaseModel
 from shared import jobs, logs
 from shared.billing.plans import PLANS, plan_limits
 from shared.data import get_db
-from shared.lifecycle import names
-from shared.lifecycle.actions import QUEUE
 
 log = logging.getLogger("openagents.lifecycle.idle")
 
@@ -38,8 +36,7 @@ def idle_shutdown(*, instance_ids: list[str] | None = None) -> IdleResult:
             if r["now"] - r["last_active_at"] < plan_limits(r["plan"], r["plan_status"]).idle_stop_after:
                 continue
             iid = str(r["id"])
-            job = jobs.defer(tx, "stop_instance", lock=names.lock_name(iid), queueing_lock=f"idle-stop:{iid}",
-                             queue=QUEUE, instance_id=iid, reason="idle")
+            job = jobs.defer(tx, jobs.STOP_INSTANCE, instance_id=iid, reason="idle")
             result.stops_deferred += job is not None
     logs.log(log, logging.INFO, "idle shutdown", **result.model_dump())
     return result

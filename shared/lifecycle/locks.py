@@ -1,7 +1,7 @@
 """The per-instance lock every lifecycle operation holds (ARCHITECTURE §4).
 
 Two layers, for two kinds of caller:
-- jobs of one instance share the procrastinate lock `instance:<id>` (`names.lock_name`), so the
+- jobs of one instance share the procrastinate lock `instance:<id>` (`shared.jobs.instance_lock`), so the
   queue hands them out one at a time, in the order they were asked for;
 - the work itself runs under a Postgres advisory lock on the same key, which also covers callers
   outside the queue: chat's and relays' synchronous `wake`, the health check's restarts and its

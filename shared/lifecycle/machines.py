@@ -7,22 +7,20 @@ action means "not from this state": the helpers re-read the state and decide, as
 
 from __future__ import annotations
 
+import json
 import time
 
 from shared.fly import FlyClient, MachineConfig, build_agent_machine_config
 from shared.fly.config import INSTANCE_METADATA_KEY
 from shared.fly.errors import FlyAPIError, FlyNotFound, FlyPreconditionFailed, FlyTimeout
 from shared.lifecycle.config import LifecycleConfig
-from shared.lifecycle.errors import LifecycleError
+from shared.lifecycle.errors import MachineNotReady
 from shared.lifecycle.probe import wait_ready
+from shared.llm import tokens as llm_tokens
 
 BRIDGE_PORT = 8080
 _GONE = ("destroyed", "destroying")
 _AT_REST = ("stopped", "created", "failed", "destroyed")
-
-
-class MachineNotReady(LifecycleError):
-    """The machine did not get to `started` + bridge ready in time (worth retrying)."""
 
 
 def machine_env(cfg: LifecycleConfig, instance_id: str, token: str) -> dict[str, str]:
@@ -32,9 +30,43 @@ def machine_env(cfg: LifecycleConfig, instance_id: str, token: str) -> dict[str,
         "BRIDGE_DATA_DIR": "/data",
         "OPENAGENTS_INSTANCE_ID": instance_id,
     }
-    if cfg.signing_public_keys:
-        env["SKILL_SIGNING_PUBLIC_KEYS"] = cfg.signing_public_keys
+    keys = signing_public_keys(cfg)
+    if keys:
+        env["SKILL_SIGNING_PUBLIC_KEYS"] = keys
+    # Models through the platform's LLM proxy with the instance's own proxy token: never a provider key.
+    env.update(llm_tokens.machine_env(instance_id))
     return env
+
+
+def signing_public_keys(cfg: LifecycleConfig) -> str | None:
+    """The machine's SKILL_SIGNING_PUBLIC_KEYS: every key the platform registered in `signing_keys`
+    (active and retired: skills signed before a rotation keep verifying), plus any the setting lists."""
+    from shared.data import get_db
+    from shared.platform.signing import public_keys_json
+
+    keys: dict[str, str] = {}
+    if cfg.signing_public_keys:
+        try:
+            listed = json.loads(cfg.signing_public_keys)
+        except ValueError:
+            listed = None
+        if isinstance(listed, dict):
+            keys.update({str(k): str(v) for k, v in listed.items()})
+    with get_db().service() as tx:
+        keys.update(json.loads(public_keys_json(tx)))
+    # The bridge refuses a key list with one bad entry (and every skill with it): pass only real keys.
+    keys = {k: v for k, v in keys.items() if _raw_ed25519(v)}
+    return json.dumps(keys, separators=(",", ":"), sort_keys=True) if keys else None
+
+
+def _raw_ed25519(encoded: str) -> bool:
+    import base64
+    import binascii
+
+    try:
+        return len(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def machine_memory(memory_mb: int) -> int:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.llm.models import SpendCap
 from shared.pagination import PageQuery, decode_cursor
 from shared.problems import bad_request
 
@@ -17,7 +18,8 @@ ProvisionStage = Literal["queued", "app", "volume", "machine", "starting", "read
 
 class HireRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agent: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$", description="The agent's slug.")
+    agent: str = Field(max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+                       description="The agent's slug.")
 
 
 class InstancePatch(BaseModel):
@@ -25,6 +27,10 @@ class InstancePatch(BaseModel):
     display_name: str | None = Field(default=None, max_length=80)
     model_preference: str | None = Field(default=None, min_length=1, max_length=100,
                                          description="Send null to go back to the agent's default model.")
+    spend_cap: SpendCap | None = Field(default=None, description="Credits of model calls per hour and per day "
+                                       "(UTC) for this instance; null (or a null window) is the plan's default.")
+    version_pin: UUID | None = Field(default=None, description="Keep this instance on a published version of its "
+                                     "agent (rollouts skip it); null follows the agent's current version.")
 
 
 class InstanceQuery(PageQuery):
@@ -37,6 +43,7 @@ class Instance(BaseModel):
     agent_slug: str | None
     agent_name: str | None
     version_id: UUID | None
+    version_pin: UUID | None = None
     display_name: str
     model_preference: str | None
     status: InstanceStatus
@@ -47,6 +54,8 @@ class Instance(BaseModel):
     created_at: datetime
     updated_at: datetime
     destroyed_at: datetime | None
+    spend_cap: SpendCap = Field(default_factory=SpendCap, description="This instance's own spend caps "
+                                "(a null window: the plan's default applies).")
 
 
 class NotificationQuery(PageQuery):

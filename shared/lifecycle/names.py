@@ -54,8 +54,3 @@ def unit_of_app(name: str) -> str | None:
     """The warm-pool unit id an app name belongs to, or None."""
     m = _POOL_APP.match(name)
     return m.group(1) if m else None
-
-
-def lock_name(instance_id: str) -> str:
-    """The procrastinate job lock shared by every job of one instance."""
-    return f"instance:{instance_id}"

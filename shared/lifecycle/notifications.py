@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from shared.auth import User
 from shared.data import acting_as
 from shared.lifecycle.models import Notification, NotificationQuery, time_cursor
 from shared.pagination import Page, page_of
 
 
-def list_notifications(user: Any, query: NotificationQuery) -> Page[Notification]:
+def list_notifications(user: User, query: NotificationQuery) -> Page[Notification]:
     after = time_cursor(query.cursor)
     with acting_as(user) as tx:
         rows = tx.all("notifications_list", user_id=user.id, unread=query.unread,

@@ -22,15 +22,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from typing import Any
 
 from pydantic import BaseModel
 
 from shared import jobs, logs
-from shared.data import get_db
+from shared.data import Tx, get_db
 from shared.fly import App, FlyClient, OrgMachine
 from shared.fly.errors import FlyAPIError
 from shared.lifecycle import machines, names, store
-from shared.lifecycle.actions import QUEUE, defer_provision
+from shared.lifecycle.actions import defer_provision
 from shared.lifecycle.config import fly_client
 from shared.lifecycle.errors import InstanceBusy
 from shared.lifecycle.locks import instance_lock
@@ -52,16 +53,15 @@ class ReconcileResult(BaseModel):
     seconds: float = 0.0
 
 
-def defer_destroy(tx: object, instance_id: str) -> None:
-    jobs.defer(tx, "destroy_instance", lock=names.lock_name(instance_id),  # type: ignore[arg-type]
-               queueing_lock=f"destroy:{instance_id}", queue=QUEUE, priority=10, instance_id=str(instance_id))
+def defer_destroy(tx: Tx, instance_id: str) -> None:
+    jobs.defer(tx, jobs.DESTROY_INSTANCE, instance_id=str(instance_id))
 
 
-def _owns_nothing(row: dict | None) -> bool:
+def _owns_nothing(row: dict[str, Any] | None) -> bool:
     return row is None or row["status"] == "destroyed" or (row["status"] == "error" and row["provision_stage"] != "ready")
 
 
-def _mark_missing(row: dict, what: str) -> bool:
+def _mark_missing(row: dict[str, Any], what: str) -> bool:
     """The app (everything) or only the machine is gone: `error`, and a start sets it up again. A lost
     machine keeps the app and its volume (the user's files): re-provisioning reuses them."""
     message = f"The agent's {what} no longer exists on Fly.io. Start it to set it up again."
@@ -89,7 +89,7 @@ class Reconciler:
             self.result.busy += 1
             return False
 
-    def _orphan_app(self, iid: str, app: App, row: dict | None) -> None:
+    def _orphan_app(self, iid: str, app: App, row: dict[str, Any] | None) -> None:
         def delete() -> None:
             fresh = store.load(iid)
             if row is not None and (fresh is None or fresh.status != row["status"]):
@@ -109,7 +109,7 @@ class Reconciler:
         machines.delete_everything(self.fly, app.name, snapshot=False, deadline=time.monotonic() + 60)
         self.result.orphan_apps_deleted += 1
 
-    def _stray_app(self, iid: str, app: App, row: dict) -> None:
+    def _stray_app(self, iid: str, app: App, row: dict[str, Any]) -> None:
         """The instance lives in another app (a claimed pool unit's): this one is left over."""
         def delete() -> None:
             fresh = store.load(iid)
@@ -141,7 +141,7 @@ class Reconciler:
                 logs.log(log, logging.WARNING, "reconcile of one app failed", app=app.name, error=str(e))
         return claimed
 
-    def _live_app(self, iid: str, app: App, row: dict, app_machines: list[OrgMachine]) -> None:
+    def _live_app(self, iid: str, app: App, row: dict[str, Any], app_machines: list[OrgMachine]) -> None:
         live = [m for m in app_machines if (m.state or "") not in ("destroyed", "destroying")]
         recorded = row["fly_machine_id"]
         extras = [m for m in live if m.id != recorded]

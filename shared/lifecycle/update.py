@@ -10,6 +10,9 @@ only moves the machine.
   /v1/bundle on the bridge, which keeps the files the user edited) and the version is recorded on the
   instance. A stopped instance whose version has files is started for the push and stopped again, so
   `version_id` always names the files on its volume. A failed push fails the job (retried).
+- The instance's pin wins (`agent_instances.version_pin`, shared/platform/rollout.py): a pinned
+  instance is moved to its pin whatever version the job names; an unpinned one is moved only to the
+  agent's current version — a job naming an older one (a superseded rollout's) changes nothing.
 """
 
 from __future__ import annotations
@@ -22,19 +25,29 @@ from shared import logs
 from shared.data import get_db
 from shared.lifecycle import bundle, gateway, machines, store
 from shared.lifecycle.config import fly_client, lifecycle_config
-from shared.lifecycle.errors import LifecycleError
+from shared.lifecycle.errors import TurnStreaming
 from shared.lifecycle.locks import instance_lock
 from shared.lifecycle.states import UPDATED
 
 log = logging.getLogger("openagents.lifecycle")
 
-class TurnStreaming(LifecycleError):
-    """A turn is streaming on the instance: try the update again later."""
-
 
 def streaming(instance_id: str) -> bool:
     with get_db().service() as tx:
         return bool(tx.scalar("instance_streaming", id=str(instance_id)))
+
+
+def target_version(instance_id: str, version_id: str | None) -> tuple[str | None, bool]:
+    """(the version to move to, whether the asked one is stale): the pin if there is one, else the one
+    asked for — stale when it is not the agent's current version."""
+    with get_db().service() as tx:
+        row = tx.one("instance_update_target", id=str(instance_id))
+    if row is None:
+        return version_id, False
+    if row["version_pin"] is not None:
+        return str(row["version_pin"]), False
+    current = str(row["current_version_id"]) if row["current_version_id"] else None
+    return version_id, version_id is not None and version_id != current
 
 
 def update(instance_id: str, *, version_id: str | None = None, image: str | None = None) -> str:
@@ -45,6 +58,9 @@ def update(instance_id: str, *, version_id: str | None = None, image: str | None
         row = store.load(instance_id)
         if row is None:
             return "gone"
+        version_id, stale = target_version(instance_id, version_id)
+        if stale:
+            return "skipped (not the agent's current version)"
         if not UPDATED.permits(row.status) or not row.fly_app or not row.fly_machine_id or not row.fly_volume_id:
             return f"skipped ({row.status})"
         if streaming(instance_id):

@@ -3,7 +3,7 @@
     from shared.lifecycle.wake import wake, machine_target
 
     instance = wake(instance_id)                    # suspended/stopped → started + bridge ready → running
-    app, machine_id, token = machine_target(instance_id)
+    target = machine_target(instance_id)            # a MachineTarget (shared.bridge): what the bridge client takes
 
 `wake` takes the same per-instance lock as every lifecycle job, so it never interleaves with a
 provision, stop, update or destroy of the same instance (it waits for one in progress, up to its
@@ -15,38 +15,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from shared import logs
+from shared.bridge.target import MachineTarget
 from shared.data import get_db
 from shared.lifecycle import gateway, store
 from shared.lifecycle.config import fly_client, lifecycle_config
-from shared.lifecycle.errors import InstanceBusy, InstanceNotFound, InstanceUnavailable
+from shared.lifecycle.errors import InstanceBusy, InstanceNotFound, InstanceUnavailable, MachineNotReady
 from shared.lifecycle.locks import instance_lock
 from shared.lifecycle.states import WAKE
 
 log = logging.getLogger("openagents.lifecycle")
 
 WAKEABLE = frozenset({"suspended", "stopped"})
-
-
-@dataclass(frozen=True, slots=True)
-class MachineTarget:
-    """How to reach an instance's machine. Unpacks as `(fly_app, machine_id, gateway_token)`; `app`
-    and `instance_id` are there too (what the stream token names). The token never shows in repr."""
-
-    instance_id: str
-    fly_app: str
-    machine_id: str
-    gateway_token: str = field(repr=False)
-
-    @property
-    def app(self) -> str:
-        return self.fly_app
-
-    def __iter__(self) -> Iterator[str]:
-        return iter((self.fly_app, self.machine_id, self.gateway_token))
 
 
 def needs_wake(status: str) -> bool:
@@ -96,7 +77,7 @@ def wake(instance_id: str, *, timeout_s: float | None = None) -> store.InstanceR
         try:
             machines.start_ready(fly, cfg, row.fly_app, row.fly_machine_id, token,
                                  deadline_s=max(1.0, deadline - time.monotonic()))
-        except (machines.MachineNotReady, FlyAPIError) as e:
+        except (MachineNotReady, FlyAPIError) as e:
             raise InstanceUnavailable(f"The agent could not be woken: {e}") from e
         store.transition(row.key, WAKE, reset_health=True, touch=True)
     logs.log(log, logging.INFO, "instance woken", instance_id=instance_id,
@@ -107,8 +88,8 @@ def wake(instance_id: str, *, timeout_s: float | None = None) -> store.InstanceR
 
 
 def machine_target(instance_id: str) -> MachineTarget:
-    """The app, machine id and gateway token chat needs to reach the machine (token from Vault, as
-    service role). Raises `InstanceNotFound`, or `InstanceUnavailable` when it has no machine."""
+    """How to reach the instance's machine: its app, machine id and gateway token (from Vault, as
+    service role), for the bridge client. Raises `InstanceNotFound`, or `InstanceUnavailable` when it has no machine."""
     if not store.valid_id(instance_id):
         raise InstanceNotFound()
     with get_db().service() as tx:

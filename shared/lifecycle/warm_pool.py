@@ -6,15 +6,18 @@ Vault as `instance-gateway:pool-<unit id>`), started until the bridge is ready, 
 
     refill()          the `refill_warm_pool` job (every minute, and after every claim)
     claim(cfg, row)   the provision job's shortcut (see `provision.py`)
+    claimed_unit_vanished(fly, row) / release_vanished(fly, row)
+                      a claimed unit whose machine Fly no longer has is deleted, and the hire goes the
+                      long way (a cold provision)
     enabled()         WARM_POOL_SIZE > 0: hires claim units only then (0 turns the pool off; the next
                       refill deletes what is left)
 
-Building a unit runs the provision saga's own steps (`UnitBuild`: app → volume → machine, region
-fallback on capacity errors, adoption of what an interrupted attempt made), with the ids recorded on
-the `warm_pool` row instead of an instance, then starts the machine, waits for the bridge and suspends
-it. A build that fails in a retryable way stays `creating` and the next refill resumes it (until
-STUCK_AFTER_S); one that cannot succeed is `failed`, and failed units are deleted (resources, token,
-row).
+Building a unit runs the same Fly steps as the provision saga (`fly_steps.FlySteps`: app → volume →
+machine, region fallback on capacity errors, adoption of what an interrupted attempt made), with the
+unit's names and metadata and the ids recorded on the `warm_pool` row instead of an instance
+(`UnitBuild`), then starts the machine, waits for the bridge and suspends it. A build that fails in a
+retryable way stays `creating` and the next refill resumes it (until STUCK_AFTER_S); one that cannot
+succeed is `failed`, and failed units are deleted (resources, token, row).
 
 The refill, under one pool-wide lock (procrastinate's job lock `warm-pool`, plus an advisory lock for
 direct callers):
@@ -32,7 +35,11 @@ is taken with `for update skip locked`, so two concurrent hires never get the sa
 `claimed` with the instance's id, and its app, machine, volume, region and token secret are written to
 the instance — all or nothing. A refill is deferred in the same transaction. Nothing is renamed on
 Fly: the saga's steps then adopt the machine (setting its `openagents_instance` metadata to the
-instance id), resume it, wait for readiness and push the agent's bundle.
+instance id), resume it, wait for readiness and push the agent's bundle. If the claimed unit's
+machine is gone from Fly (the emulator restarted with `make dev`; a lost host on Fly), the claim is
+undone for good: what is left of the unit on Fly is deleted, then in one transaction its row and
+gateway token go and the instance is back to `queued` with nothing made, so the saga provisions it
+from scratch.
 
 Reconcile leaves unclaimed units alone (they are the refill's), maps a claimed unit's app to its
 instance through the row, and deletes pool apps no row knows. Destroying a claimed instance deletes its
@@ -61,21 +68,19 @@ from shared import jobs, logs
 from shared.data import Tx, get_db
 from shared.fly import FlyClient
 from shared.fly.errors import FlyAPIError, FlyNotFound
-from shared.fly.models import MachineConfig
 from shared.lifecycle import gateway, machines, names, store
 from shared.lifecycle.config import LifecycleConfig, fly_client, lifecycle_config
+from shared.lifecycle.errors import reason_of, retryable
+from shared.lifecycle.fly_steps import Build, FlySteps
 from shared.lifecycle.locks import _run
-from shared.lifecycle.provision import ProvisionSaga, reason_of, retryable
 
 log = logging.getLogger("openagents.lifecycle.warm_pool")
 
-QUEUE = "lifecycle"
-TASK = "refill_warm_pool"
-JOB_LOCK = "warm-pool"
 POOL_MEMORY_MB = 2048  # the default agent size (agents.memory_mb): what nearly every hire asks for
 STUCK_AFTER_S = 900
 BUILD_WORKERS = 4
 _USABLE = ("suspended", "stopped", "started", "suspending", "stopping", "starting")
+_VANISHED = ("destroyed", "destroying")
 
 
 def target_size() -> int:
@@ -90,7 +95,7 @@ def enabled() -> bool:
 
 def defer_refill(tx: Tx) -> None:
     """One refill waiting at most (a queueing lock), one running at a time (the job lock)."""
-    jobs.defer(tx, TASK, lock=JOB_LOCK, queueing_lock=TASK, queue=QUEUE)
+    jobs.defer(tx, jobs.REFILL_WARM_POOL)
 
 
 # --- claim ----------------------------------------------------------------------------------------------
@@ -118,57 +123,87 @@ def claim(cfg: LifecycleConfig, row: store.InstanceRow) -> Claimed | None:
     return unit
 
 
+def claimed_unit_vanished(fly: FlyClient, row: store.InstanceRow) -> bool:
+    """The (provisioning) instance runs on a claimed unit whose machine Fly no longer has.
+    A Fly error other than "not found" says nothing: the saga meets it and retries as usual."""
+    if row.status != "provisioning" or not row.fly_app or names.unit_of_app(row.fly_app) is None:
+        return False
+    if not row.fly_machine_id:
+        return False  # the steps make a machine in the unit's app like in any other
+    try:
+        return machines.state_of(fly, row.fly_app, row.fly_machine_id) in _VANISHED
+    except (FlyAPIError, httpx.HTTPError):
+        return False
+
+
+def release_vanished(fly: FlyClient, row: store.InstanceRow) -> store.InstanceRow:
+    """Undo the claim of a vanished unit: what is left of it on Fly, its row and its token go; the
+    instance is back to nothing made (stage `queued`). The row as it is now."""
+    assert row.fly_app is not None
+    try:  # an app without its machine may remain; a failure here is reconcile's (a pool app no row knows)
+        machines.delete_everything(fly, row.fly_app, snapshot=False, deadline=time.monotonic() + 60)
+    except (FlyAPIError, httpx.HTTPError) as e:
+        logs.log(log, logging.WARNING, "vanished warm-pool unit not fully deleted", instance_id=row.key,
+                 fly_app=row.fly_app, error=str(e)[:300])
+    with get_db().service() as tx:
+        dropped = tx.one("warm_pool_release_vanished", id=row.key, fly_app=row.fly_app)
+        if dropped is not None and dropped["secret_id"] is not None:
+            tx.execute("vault_delete_secret", id=str(dropped["secret_id"]))
+    logs.log(log, logging.WARNING, "claimed warm-pool unit is gone from Fly.io; provisioning from scratch",
+             instance_id=row.key, fly_app=row.fly_app, unit_id=str(dropped["unit_id"]) if dropped else None)
+    fresh = store.load(row.key)
+    return fresh if fresh is not None else row
+
+
 # --- building a unit ------------------------------------------------------------------------------------
 
-@dataclass
-class _UnitRow:
-    """What the saga's steps read of the row they work for."""
-
-    fly_app: str | None
-    fly_machine_id: str | None
-    fly_volume_id: str | None
-    memory_mb: int
-
-
-class UnitBuild(ProvisionSaga):
-    """The saga's steps for a pool unit: names from the unit id, ids recorded on its `warm_pool` row,
-    `openagents_instance=pool-<unit id>` and `openagents_pool=<unit id>` metadata."""
+class UnitBuild:
+    """The Fly steps for a pool unit: names from the unit id, ids recorded on its `warm_pool` row,
+    `openagents_instance=pool-<unit id>` and `openagents_pool=<unit id>` metadata; then started until
+    the bridge is ready, and suspended."""
 
     def __init__(self, fly: FlyClient, cfg: LifecycleConfig, unit: dict[str, Any]) -> None:
         self.fly = fly
         self.cfg = cfg
         self.unit_id = str(unit["id"])
-        self.id = self.unit_id
-        self.stage = "queued"
-        self.app = names.pool_app_name(self.unit_id)
-        self.owner = f"pool-{self.unit_id}"
-        self.row = _UnitRow(unit.get("fly_app"), unit.get("fly_machine_id"), unit.get("fly_volume_id"),
-                            int(unit.get("memory_mb") or POOL_MEMORY_MB))  # type: ignore[assignment]
-
-    def advance(self, stage: str) -> None:
-        pass  # units have no stage: the ids on their row say how far a build got
-
-    def record(self, what: str, **ids: str) -> None:
-        if what == "app":
-            return  # the row is named when inserted
-        with get_db().service() as tx:
-            tx.execute(f"warm_pool_record_{what}", id=self.unit_id, **ids)
-
-    def config(self, token: str, volume_id: str) -> MachineConfig:
-        return machines.machine_config(self.cfg, self.owner, token, volume_id, self.row.memory_mb,
-                                       metadata={names.POOL_METADATA_KEY: self.unit_id})
-
-    def ensure_app(self) -> None:
-        self.fly.create_app(self.app, network=names.pool_network_name(self.unit_id), exist_ok=True)
+        # The row names the app when it is inserted, before it exists: `app_made` stays False.
+        build = Build(app=names.pool_app_name(self.unit_id), network=names.pool_network_name(self.unit_id),
+                      owner=f"pool-{self.unit_id}", memory_mb=int(unit.get("memory_mb") or POOL_MEMORY_MB),
+                      log_fields={"unit_id": self.unit_id}, metadata={names.POOL_METADATA_KEY: self.unit_id},
+                      machine_id=unit.get("fly_machine_id"), volume_id=unit.get("fly_volume_id"))
+        self.steps = FlySteps(fly, cfg, build, _UnitLedger(self.unit_id))
 
     def run(self) -> None:
         token = gateway.ensure_unit_token(self.unit_id)
-        self.ensure_app()
-        app, machine_id = self.ensure_machine(token)
+        self.steps.ensure_app()
+        app = self.steps.build.app
+        machine_id = self.steps.ensure_machine(token)
         machines.start_ready(self.fly, self.cfg, app, machine_id, token)
         machines.suspend_and_wait(self.fly, app, machine_id, time.monotonic() + self.cfg.start_timeout_s)
         with get_db().service() as tx:
             tx.execute("warm_pool_mark_ready", id=self.unit_id)
+
+
+class _UnitLedger:
+    """The steps' ids go on the unit's `warm_pool` row; units have no stage (their ids say how far a
+    build got)."""
+
+    def __init__(self, unit_id: str) -> None:
+        self.unit_id = unit_id
+
+    def app(self, fly_app: str) -> None:
+        pass  # the row is named when inserted
+
+    def volume(self, volume_id: str, region: str) -> None:
+        with get_db().service() as tx:
+            tx.execute("warm_pool_record_volume", id=self.unit_id, volume_id=volume_id, region=region)
+
+    def machine(self, machine_id: str, region: str | None) -> None:
+        with get_db().service() as tx:
+            tx.execute("warm_pool_record_machine", id=self.unit_id, machine_id=machine_id, region=region)
+
+    def stage(self, stage: str) -> None:
+        pass
 
 
 # --- refill ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared import logs
 from shared.problems import Problem
+from shared.web.guard import ProblemGuard
 from shared.web.routes import RequestContext, Router
 
 log = logging.getLogger("openagents.http")
@@ -25,6 +26,8 @@ def problem_response(problem: Problem) -> Response:
         body["request_id"] = rid
     resp = Response(json.dumps(body, separators=(",", ":")), status=problem.status,
                     mimetype="application/problem+json")
+    if rid:  # also here: a failing after_request hook can keep `_finish` from adding it
+        resp.headers["X-Request-Id"] = rid
     for k, v in problem.headers.items():
         resp.headers[k] = v
     return resp
@@ -32,17 +35,19 @@ def problem_response(problem: Problem) -> Response:
 
 def _http_problem(exc: HTTPException) -> Problem:
     status = exc.code or 500
+    valid_methods: list[str] = list(getattr(exc, "valid_methods", None) or [])  # set on 405s only
     detail = {
         404: "No route matches this path.",
-        405: f"Use one of: {', '.join(sorted(exc.valid_methods or []))}." if getattr(exc, "valid_methods", None)
+        405: f"Use one of: {', '.join(sorted(valid_methods))}." if valid_methods
         else "This method is not allowed here.",
         413: "The request body is too large.",
+        500: "Something went wrong on our side; the request id identifies it.",
     }.get(status, exc.description or "")
     headers = {}
-    if status == 405 and getattr(exc, "valid_methods", None):
-        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    if status == 405 and valid_methods:
+        headers["Allow"] = ", ".join(sorted(valid_methods))
     code = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 413: "body-too-large",
-            415: "unsupported-media-type"}.get(status)
+            415: "unsupported-media-type", 431: "headers-too-large", 500: "internal"}.get(status)
     return Problem(status, exc.name, detail, code=code, headers=headers)
 
 
@@ -55,8 +60,13 @@ def _database_problem(exc: Exception) -> Problem | None:
 
     if isinstance(exc, e.UniqueViolation):
         return Problem(409, "Conflict", "That already exists.", code="already-exists")
+    # The declared routes refuse NUL, unpaired surrogates and forged cursors before any SQL; the
+    # value errors below remain as a backstop for input that reaches a cast some other way.
     if isinstance(exc, e.CheckViolation | e.NotNullViolation | e.StringDataRightTruncation |
-                   e.NumericValueOutOfRange | e.InvalidTextRepresentation | e.InvalidParameterValue):
+                   e.NumericValueOutOfRange | e.InvalidTextRepresentation | e.InvalidParameterValue |
+                   e.InvalidDatetimeFormat | e.DatetimeFieldOverflow | e.UntranslatableCharacter |
+                   e.CharacterNotInRepertoire | e.InvalidBinaryRepresentation) or type(exc) is e.DataError:
+        # (a bare DataError is psycopg's own refusal to send a NUL byte in a text parameter)
         return Problem(422, "Unprocessable Content", "A value is out of range or malformed.",
                        code="validation-failed")
     if isinstance(exc, e.ForeignKeyViolation):
@@ -94,10 +104,10 @@ def create_app(import_name: str, routers: list[Router]) -> Flask:
             resp.headers["X-Request-Id"] = rid
         resp.headers.setdefault("Cache-Control", "no-store")
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        user = getattr(g, "ctx", None)
+        ctx: RequestContext | None = getattr(g, "ctx", None)
+        user = ctx.signed_in if ctx is not None else None
         logs.log(log, logging.INFO, "request", method=request.method, path=request.path, status=resp.status_code,
-                 ms=g.timer.ms if hasattr(g, "timer") else None,
-                 user_id=user.user.id if user is not None and user.user is not None else None)
+                 ms=g.timer.ms if hasattr(g, "timer") else None, user_id=user.id if user is not None else None)
         return resp
 
     @app.teardown_request
@@ -127,6 +137,8 @@ def create_app(import_name: str, routers: list[Router]) -> Flask:
 
     for r in routers:
         r.install(app)
+    # Errors past the view (inside a streamed body, in a handler or hook) become problems too.
+    app.wsgi_app = ProblemGuard(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -198,6 +198,9 @@ begin
     raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
   end;
 end $$;
+-- Functions are executable by PUBLIC unless revoked: only server paths broadcast (a user could
+-- otherwise forge frames on another user's `session:{id}`).
+revoke execute on function realtime.send(jsonb, text, text, boolean) from public, anon, authenticated;
 grant execute on function realtime.send(jsonb, text, text, boolean) to service_role;
 
 -- Default privileges Supabase grants on `public` so that RLS, not GRANTs, decides access.

@@ -106,6 +106,27 @@ def test_proxy_routes_by_header_path_and_host(client: FlyClient, edge: HttpClien
     client.delete_app(app)
 
 
+def test_forced_instance_stays_within_the_app_the_request_entered(client: FlyClient, edge: HttpClient) -> None:
+    """Fly's proxy routes `fly-force-instance-id` only among the machines of the app whose hostname
+    the request came in on: another app's machine is as unknown as a machine that does not exist."""
+    app_a, a = _app_with_machine(client)
+    app_b, b = _app_with_machine(client)
+    unknown = edge.get(f"/_app/{app_a}/echo", headers={"fly-force-instance-id": "0" * 14})
+    for entry in ({"path": f"/_app/{app_a}/echo"}, {"path": "/echo", "host": f"{app_a}.fly.dev"},
+                  {"path": "/echo", "host": f"{app_a}.flycast"}):
+        headers = {"fly-force-instance-id": b.id, **({"host": entry["host"]} if "host" in entry else {})}
+        r = edge.post(entry["path"], headers=headers, content=b"for b")
+        assert r.status_code == 404 and r.headers["fly-proxy-error"] == "instance_not_found", r.text
+        assert "machine_id" not in r.json()  # answered by the proxy, not by b
+        assert (r.status_code, r.headers["fly-proxy-error"]) == (unknown.status_code, unknown.headers["fly-proxy-error"])
+    # Within its own app it is routed, the app prefix stripped.
+    own = edge.get(f"/_app/{app_b}/echo", headers={"fly-force-instance-id": b.id}).json()
+    assert (own["machine_id"], own["path"]) == (b.id, "/echo")
+    assert edge.get("/echo", headers={"fly-force-instance-id": a.id, "host": f"{app_a}.fly.dev"}).json()["machine_id"] == a.id
+    client.delete_app(app_a)
+    client.delete_app(app_b)
+
+
 def test_proxy_autostarts_stopped_and_suspended_machines(fly: FlyEmulator, client: FlyClient, edge: HttpClient) -> None:
     app, m = _app_with_machine(client)
     route = {"fly-force-instance-id": m.id}
@@ -428,3 +449,18 @@ def test_simulated_mode_holds_thousands_of_machines(spec: FlySpec) -> None:
         for c in clients:
             c.close()
     assert created_s < 10, f"creating {apps * per_app} machines took {created_s:.1f}s"
+
+
+def test_proxy_resends_when_a_pooled_connection_was_closed_under_it() -> None:
+    """The machine's server resets a kept-alive connection as the next request arrives (its idle
+    timeout racing the proxy's): the proxy sends the request again on a fresh connection instead of
+    cutting the caller off (what made 1 of 200 concurrent benchmark streams end without tokens)."""
+    machine = [sys.executable, "-I", str(REPO_ROOT / "tests" / "support" / "keepalive_race_machine.py")]
+    with FlyEmulator(mode="process", machine_command=machine, token=TOKEN) as fly, fly.client() as client:
+        app, m = _app_with_machine(client)
+        with httpx.Client(base_url=f"{fly.proxy_url}/_app/{app}", headers={"fly-force-instance-id": m.id}) as edge:
+            _until(lambda: edge.get("/warm").status_code == 200)
+            for i in range(20):
+                r = edge.post(f"/again/{i}", content=b"x" * 100)
+                assert r.status_code == 200, r.text
+                assert r.json() == {"machine_id": m.id, "path": f"/again/{i}"}

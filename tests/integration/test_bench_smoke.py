@@ -63,3 +63,47 @@ def test_result_line_format() -> None:
     assert not Goal("<", 150, "ms").met(150)
     with pytest.raises(ValueError):
         Result("x", Goal("<", 1), ratio=1.0, value=1.0)
+
+
+def test_search_quick(database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    assert bench.run("search", full=False) == 0
+    out = capsys.readouterr().out
+    last = _last_line(out)
+    assert re.match(r"^search: value=[0-9.]+ms goal=<20ms$", last), last
+    assert "anon / service role: median ratio" in out
+    assert "q exact name" in out and "page 2-3 relevance" in out  # the mix ran, later pages included
+    assert "removed the benchmark rows" in out  # nothing left behind in the shared test database
+
+    from shared.data import Database
+
+    db = Database(database.url, max_size=1)
+    try:
+        with db.service() as tx:
+            left = tx.sql("select count(*) as n from agents where slug like 'bench-%%'").fetchone()["n"]
+    finally:
+        db.close()
+    assert left == 0
+
+
+def test_intake_quick(database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    assert bench.run("intake", full=False) == 0
+    out = capsys.readouterr().out
+    last = _last_line(out)
+    assert re.match(r"^intake: ratio=[0-9.]+ goal=>=0\.5$", last), last
+    assert "verify+dedupe+enqueue" in out and "goal <10ms" in out
+    assert "redeliveries recorded 0" in out and "(each update recorded and enqueued once)" in out
+    assert "removed the benchmark rows" in out
+
+    from shared.data import Database
+
+    db = Database(database.url, max_size=1)
+    try:
+        with db.service() as tx:
+            jobs = tx.sql("select count(*) as n from procrastinate.procrastinate_jobs"
+                          " where lock like 'relay-chat:telegram:9%%' and args::text like '%%inbox_id%%'"
+                          " and status = 'todo' and lock ~ '^relay-chat:telegram:9[0-9]{7}$'").fetchone()["n"]
+    finally:
+        db.close()
+    assert jobs == 0  # no benchmark job left for a later test's worker

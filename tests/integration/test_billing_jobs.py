@@ -13,7 +13,7 @@ from shared.billing.checkout import ensure_customer
 from shared.billing.settlement import settle_turn
 from shared.schedules import SCHEDULES
 from tests.support import billing_stripe
-from tests.support.billing_helpers import turn, world
+from tests.support.billing_helpers import set_credits, turn, world
 from tests.support.billing_stripe import drain_ok
 from tests.support.harness import CANARIES
 
@@ -96,6 +96,7 @@ def test_payout_job_twice_transfers_once(client, db, stripe_fake, make_user):
     with db.service() as tx:
         tx.sql("update profiles set connect_payouts_enabled = true where id = %(c)s", {"c": creator.id})
     w = world(db, price=40, creator_id=creator.id)
+    set_credits(db, w.user_id, subscription=1000)  # creators earn only from what was paid
     for _ in range(3):
         settle_turn(turn(db, w))  # 3 × floor(0.85 × 40) = 102 credits
     last_month = datetime.now(UTC).replace(day=1) - timedelta(days=3)
@@ -127,6 +128,6 @@ def test_payout_job_twice_transfers_once(client, db, stripe_fake, make_user):
 
 def test_a_deferred_stripe_event_job_for_an_unknown_event_is_harmless(db):
     with db.service() as tx:
-        jobs.defer(tx, "stripe_event", queue="billing", event_id="evt_does_not_exist")
+        jobs.defer(tx, jobs.STRIPE_EVENT, lock=None, event_id="evt_does_not_exist")
     [job] = drain_ok()
     assert job["task_name"] == "stripe_event"

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from fly.agent.bridge.runtime.offline import TOOL_NAME, input_tokens, offline_answer
+from shared.bridge import protocol
 from tests.support.agent_machine import (
     SkillSpec,
     SSEReader,
@@ -127,7 +128,8 @@ def test_failure_mid_stream_ends_with_an_error_event(shared_bridge: Any) -> None
     evs = real_events(events)
     assert [e.event for e in evs].count("token") == 5
     assert evs[-1].event == "error"
-    assert set(evs[-1].data) == {"title", "detail"}
+    assert set(evs[-1].data) == {"title", "detail", "usage"}
+    assert evs[-1].data["usage"]["output_tokens"] == 5  # what ran before the failure is paid for
     assert "done" not in [e.event for e in evs]
     assert client(shared_bridge).get("/v1/turns/turn-fail").json()["state"] == "error"
 
@@ -151,6 +153,7 @@ def test_client_disconnect_cancels_the_run(start_bridge: Any) -> None:
         time.sleep(0.05)
     state = _turn_state(machine, "turn-long")
     assert state["state"] == "cancelled" and state["listeners"] == 0
+    assert state["usage"]["output_tokens"] >= 5  # what the cancelled run streamed
     time.sleep(0.2)
     assert _turn_state(machine, "turn-long")["events"] == state["events"] < 100  # nothing ran on
     # A later POST with the same turn_id starts a fresh run.
@@ -211,12 +214,18 @@ def test_files_list_get_put(bridge: Any) -> None:
     assert c.get("/v1/files").json() == {"items": [], "next_cursor": None}
     resp = c.put("/v1/files/notes/today.md", content=b"# Today\n")
     assert resp.status_code == 200
-    assert resp.json() == {"path": "notes/today.md", "size": 8, "sha256": hashlib.sha256(b"# Today\n").hexdigest()}
+    written = resp.json()
+    digest = hashlib.sha256(b"# Today\n").hexdigest()
+    assert {k: written[k] for k in ("path", "size", "sha256")} == {"path": "notes/today.md", "size": 8, "sha256": digest}
+    assert resp.headers["etag"] == f'"{digest}"'
     got = c.get("/v1/files/notes/today.md")
     assert got.content == b"# Today\n" and got.headers["content-type"].startswith("text/markdown")
     etag = got.headers["etag"]
+    assert etag == resp.headers["etag"]
     items = c.get("/v1/files").json()["items"]
     assert [(i["path"], i["origin"], i["editable"]) for i in items] == [("notes/today.md", "user", True)]
+    # The write answers the metadata a read and the listing show.
+    assert items == [written] == [protocol.file_meta_from_headers("notes/today.md", got.headers)]
     assert c.put("/v1/files/notes/today.md", content=b"v2", headers={"If-Match": etag}).status_code == 200
     assert c.put("/v1/files/notes/today.md", content=b"v3", headers={"If-Match": etag}).status_code == 412
     assert c.get("/v1/files/notes/today.md").content == b"v2"

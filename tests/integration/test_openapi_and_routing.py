@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 
 from openapi_spec_validator import validate
 
 from devstack.server import load_routes
 from shared.web.openapi import all_routers
+from shared.web.routes import PARAM_PATTERN
 
 
 def test_openapi_document_is_valid(client):
@@ -30,7 +30,7 @@ def test_every_declared_route_is_routed_to_its_own_module():
     routes = load_routes()
     for router in all_routers():
         for ep in router.endpoints:
-            concrete = re.sub(r"\{(\w+)(?::path)?\}", "x1", ep.path)
+            concrete = PARAM_PATTERN.sub("x1", ep.path)
             matches = [r.module for r in routes if r.pattern.search(concrete)]
             assert matches, f"vercel.json routes nothing to {ep.path}"
             assert matches[0] == ep.handler.__module__, f"{ep.path} goes to {matches[0]}, defined in {ep.handler.__module__}"

@@ -101,3 +101,21 @@ def set_credits(db: Any, user_id: str, *, subscription: int = 0, topup: int = 0,
         if topup:
             tx.sql("select private.ledger_topup(%(u)s, %(t)s, %(k)s, '{}'::jsonb)",
                    {"u": user_id, "t": topup, "k": f"test-topup:{uuid.uuid4().hex}"})
+
+
+def held_turn(db: Any, w: World, *, agent_price: int, status: str = "done", session_id: str | None = None,
+              usage: list[tuple[str, int, int, float]] = (("gpt-4o-mini", 1000, 500, 2.0),)) -> str:
+    """A turn opened the way chat opens one (its hold placed by `reserve_turn`), then given `status`."""
+    from shared.billing.ledger import reserve_turn
+
+    t = turn(db, w, status="streaming", session_id=session_id, usage=usage)
+    with db.service() as tx:
+        reserve_turn(tx, w.user_id, t, agent_price)
+        tx.sql("update turns set status = %(s)s::turn_status where id = %(t)s", {"s": status, "t": t})
+    return t
+
+
+def held(db: Any, user_id: str) -> int:
+    """Credits the user's unsettled turns hold."""
+    with db.service() as tx:
+        return int(tx.sql("select private.credits_held(%(u)s, null) as n", {"u": user_id}).fetchone()["n"])

@@ -8,6 +8,7 @@ up in any of them. `ApiClient` drives the functions in-process exactly as vercel
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -18,6 +19,16 @@ import httpx
 from werkzeug.test import Client, TestResponse
 
 from shared.logs import JsonFormatter
+
+
+def _ssh_private_key() -> str:
+    """A fresh Ed25519 key in OpenSSH form: the SSH tests store it as an instance's key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
+
 
 # Values planted in the test configuration; none may ever be seen in a response or a log line.
 CANARIES = {
@@ -31,6 +42,8 @@ CANARIES = {
     "TELEGRAM_WEBHOOK_SECRET": "canary-telegram-secret-8b0d2f4a6c8e1a3c",
     "SLACK_SIGNING_SECRET": "canary-slack-secret-4d6f8a0c2e4b6d8f0a",
     "WHATSAPP_APP_SECRET": "canary-whatsapp-secret-0a2c4e6f8b1d3f5a",
+    # Not a setting: the private key the SSH tests configure (shared.ssh), so it is scanned for too.
+    "SSH_TEST_PRIVATE_KEY": _ssh_private_key(),
 }
 
 
@@ -58,6 +71,10 @@ class Recorder:
     def leaks(self) -> list[str]:
         found = []
         canaries = {**CANARIES, **{f"runtime-secret-{i}": s for i, s in enumerate(sorted(self.extra_secrets))}}
+        # A multi-line secret (a PEM key) leaks JSON-escaped as often as verbatim: each long line of
+        # it is looked for on its own.
+        canaries.update({f"{name} (line {n})": line.strip() for name, value in list(canaries.items()) if "\n" in value
+                         for n, line in enumerate(value.splitlines()) if len(line.strip()) >= 40})
         for name, value in canaries.items():
             for method, path, status, text in self.responses:
                 if value in text:
@@ -95,7 +112,8 @@ class ApiClient:
 
     def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
                 data: bytes | str | None = None, headers: dict[str, str] | None = None,
-                query: dict[str, Any] | None = None, buffered: bool = True) -> TestResponse:
+                query: dict[str, Any] | None = None, buffered: bool = True, chunked: bool = False) -> TestResponse:
+        """`chunked`: send the body without Content-Length, as a chunked upload arrives from the server."""
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
@@ -105,6 +123,11 @@ class ApiClient:
             hdrs.setdefault("Content-Type", "application/json")
         elif data is not None:
             kwargs["data"] = data
+        if chunked:
+            raw = kwargs.pop("data", b"")
+            kwargs["input_stream"] = io.BytesIO(raw.encode() if isinstance(raw, str) else raw)
+            kwargs["environ_overrides"] = {"wsgi.input_terminated": True}
+            hdrs["Transfer-Encoding"] = "chunked"
         resp = self.client.open(path, method=method, **kwargs)
         if buffered:
             self.recorder.response(method, path, resp.status_code, resp.headers, resp.get_data())

@@ -120,7 +120,8 @@ def seed_rows(tx: Any, owner: str, other_creator_agent: str) -> list[Row]:
     pt = _one(tx, "insert into proxy_tokens (instance_id, user_id, token_hash) values (%(i)s, %(o)s, %(h)s) returning id",
               {"i": inst["id"], "o": owner, "h": h})
     rows.append(("proxy_tokens", {"id": pt["id"]}, "private"))
-    tx.sql("insert into ssh_configs (instance_id, user_id, secret_id) values (%(i)s, %(o)s, gen_random_uuid())",
+    tx.sql("insert into ssh_configs (instance_id, user_id, secret_id, host, username, allow)"
+           " values (%(i)s, %(o)s, gen_random_uuid(), 'ssh.example.test', 'agent', '{*}')",
            {"i": inst["id"], "o": owner})
     rows.append(("ssh_configs", {"instance_id": inst["id"]}, "private"))
     sa = _one(tx, "insert into ssh_audit_log (instance_id, user_id, command, allowed) values (%(i)s, %(o)s, 'ls', true)"
@@ -143,6 +144,18 @@ def seed_rows(tx: Any, owner: str, other_creator_agent: str) -> list[Row]:
     rows.append(("rate_limits", {"key": rl["key"], "window_start": rl["window_start"]}, "internal"))
     wp = _one(tx, "insert into warm_pool (fly_app, region) values (%(a)s, 'iad') returning id", {"a": f"wp-{u}"})
     rows.append(("warm_pool", {"id": wp["id"]}, "internal"))
+    rd = _one(tx, "insert into review_decisions (version_id, creator_id, decision, reason) values (%(v)s, %(o)s,"
+                  " 'rejected', 'no') returning id", {"v": v_draft["id"], "o": owner})
+    rows.append(("review_decisions", {"id": rd["id"]}, "private"))
+    ra = _one(tx, "insert into review_appeals (decision_id, version_id, creator_id, message) values (%(d)s, %(v)s,"
+                  " %(o)s, 'please') returning id", {"d": rd["id"], "v": v_draft["id"], "o": owner})
+    rows.append(("review_appeals", {"id": ra["id"]}, "private"))
+    vr = _one(tx, "insert into version_rollouts (version_id, agent_id, creator_id, first_stage_percent)"
+                  " values (%(v)s, %(a)s, %(o)s, 10) returning version_id", {"v": v_pub["id"], "a": pub["id"], "o": owner})
+    rows.append(("version_rollouts", {"version_id": vr["version_id"]}, "private"))
+    tx.sql("insert into version_rollout_instances (version_id, instance_id, stage) values (%(v)s, %(i)s, 1)",
+           {"v": v_pub["id"], "i": inst["id"]})
+    rows.append(("version_rollout_instances", {"version_id": v_pub["id"], "instance_id": inst["id"]}, "internal"))
     return rows
 
 

@@ -115,7 +115,8 @@ def test_offline_markers() -> None:
     rt = OfflineRuntime(interval_ms=0, tokens=7)
     assert [n for n, _ in _run(rt, "TOKENS=3 please")] == ["token"] * 3 + ["done"]
     failed = _run(rt, "FAILTEST TOKENS=6")
-    assert [n for n, _ in failed] == ["token"] * 3 + ["error"] and set(failed[-1][1]) == {"title", "detail"}
+    assert [n for n, _ in failed] == ["token"] * 3 + ["error"] and set(failed[-1][1]) == {"title", "detail", "usage"}
+    assert failed[-1][1]["usage"]["output_tokens"] == 3  # what ran before the failure is paid for
     tool = _run(rt, "TOOLTEST TOKENS=1")
     assert [(n, d.get("phase")) for n, d in tool] == [("tool", "start"), ("tool", "result"), ("token", None), ("done", None)]
 
@@ -191,19 +192,70 @@ def test_image_requirements_match_the_lock() -> None:
             assert locked[name] == version, name
 
 
+def _imported_modules(path: Path) -> set[str]:
+    """Absolute module names a file imports (`from pkg import sub` names `pkg.sub` when it is a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if _module_file(sub) else node.module)
+    return found
+
+
+def _module_file(module: str) -> Path | None:
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _image_files() -> set[str]:
+    """Repository paths the agent image holds: what its Dockerfile COPYs, and the `__init__.py` it touches."""
+    dockerfile = (AGENT_DIR / "Dockerfile").read_text().replace("\\\n", " ")
+    shipped: set[str] = set()
+    sources = [line.split()[1:-1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    for source in (s for group in sources for s in group):
+        target = ROOT / source
+        shipped.update(str(f.relative_to(ROOT)) for f in ([target] if target.is_file() else target.rglob("*.py")))
+    shipped.update(re.findall(r"/opt/openagents/(\S+/__init__\.py)", dockerfile))
+    return shipped
+
+
 def test_bridge_imports_only_what_the_image_ships() -> None:
-    allowed_third_party = {"starlette", "uvicorn", "anyio", "httpx", "cryptography", "yaml"}
-    for path in (AGENT_DIR / "bridge").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and not node.level:
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                root = name.split(".")[0]
-                if root in ("fly", "shared"):
-                    assert name.startswith(("fly.agent.bridge", "shared.skills")), (path, name)
-                else:
-                    assert root in sys.stdlib_module_names or root in allowed_third_party, (path, name)
+    """Everything the bridge imports, followed through the project modules it reaches: each of those
+    is in the image (with its packages' `__init__`), and each other import is the standard library or
+    a distribution the image installs from requirements.txt."""
+    from importlib.metadata import packages_distributions
+
+    installed = {line.split("==")[0].lower() for line in (AGENT_DIR / "requirements.txt").read_text().splitlines()
+                 if line and not line.startswith("#")}
+    dists = packages_distributions()
+    shipped = _image_files()
+    todo = sorted((AGENT_DIR / "bridge").rglob("*.py"))
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _imported_modules(path):
+            root = name.split(".")[0]
+            if root in ("fly", "shared", "api", "jobs", "functions", "devstack", "cli", "bench"):
+                parts = name.split(".")
+                for i in range(1, len(parts) + 1):
+                    file = _module_file(".".join(parts[:i]))
+                    assert file is not None, (path, name)
+                    assert str(file.relative_to(ROOT)) in shipped, f"{path.relative_to(ROOT)} imports {name}, not in the image"
+                todo.append(file)
+            elif root not in sys.stdlib_module_names:
+                assert {d.lower() for d in dists.get(root, [])} & installed, (path, name)
+    assert ROOT / "shared" / "bridge" / "protocol.py" in seen  # the shared contract is followed too
+
+
+def test_the_bridge_protocol_needs_only_the_standard_library() -> None:
+    for name in _imported_modules(ROOT / "shared" / "bridge" / "protocol.py"):
+        assert name.split(".")[0] in sys.stdlib_module_names, name

@@ -47,6 +47,26 @@ def test_functions_ship_no_dev_code() -> None:
     assert "devstack" in ignored
 
 
+def test_api_functions_ship_the_openclaw_pin_and_nothing_else_of_fly() -> None:
+    """shared/platform records the base image's OpenClaw version (fly/agent/OPENCLAW_VERSION) on every
+    agent version, so the API functions carry that one file of fly/ — and no other."""
+    config = json.loads((ROOT / "vercel.json").read_text())
+    api = next(b for b in config["builds"] if b["src"] == "api/*.py")["config"]
+    included = api["includeFiles"] if isinstance(api["includeFiles"], list) else [api["includeFiles"]]
+    assert "fly/agent/OPENCLAW_VERSION" in included
+    excluded = api["excludeFiles"]
+    for pattern in ("fly/!(agent)", "fly/!(agent)/**", "fly/agent/!(OPENCLAW_VERSION)",
+                    "fly/agent/!(OPENCLAW_VERSION)/**"):
+        assert pattern in excluded
+    assert "fly/agent/OPENCLAW_VERSION" not in excluded.replace("!(OPENCLAW_VERSION)", "")
+    ignore = [line.strip() for line in (ROOT / ".vercelignore").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert "fly" not in ignore  # the folder is not dropped whole …
+    assert ignore.index("fly/*") < ignore.index("!fly/agent") < ignore.index("fly/agent/*") \
+        < ignore.index("!fly/agent/OPENCLAW_VERSION")  # … only everything but the pin
+    assert (ROOT / "fly" / "agent" / "OPENCLAW_VERSION").read_text().strip()
+
+
 def test_images_ship_no_dev_code() -> None:
     for dockerfile in sorted((ROOT / "fly").rglob("Dockerfile")):
         copies = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("COPY ")]

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="seed for probabilistic faults")
     parser.add_argument("--faults", default=None, help="initial faults as JSON (see faults.py)")
     parser.add_argument("--autostop-idle", type=float, default=None, help="seconds of idleness before autostop")
-    parser.add_argument("--data-dir", default=None, help="volumes and machine logs (default: a temp dir)")
+    parser.add_argument("--data-dir", default=None, help="volumes and machine logs (default: --state-dir, else a temp dir)")
+    parser.add_argument("--state-dir", default=None, help="keep apps, volumes and machines here across restarts (default: in memory)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=json.loads(args.faults) if args.faults else None,
         data_dir=args.data_dir,
         autostop_idle_s=args.autostop_idle,
+        state_dir=args.state_dir,
     ).start()
     print(json.dumps({"api": emulator.url, "proxy": emulator.proxy_url, "mode": args.mode, "data_dir": str(emulator.data_dir)}), flush=True)
     done = threading.Event()

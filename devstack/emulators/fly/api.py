@@ -87,7 +87,11 @@ class MachinesAPI:
         scheme, _, credential = header.partition(" ")
         if scheme not in ("Bearer", "FlyV1") or not credential:
             return False
-        return self.token is None or hmac.compare_digest(credential.encode(), self.token.encode())
+        if self.token is None:
+            return True
+        # A token from `fly tokens create` carries its scheme ("FlyV1 …") and is sent as it is.
+        sent = header if self.token.startswith(("FlyV1 ", "Bearer ")) else credential
+        return hmac.compare_digest(sent.encode(), self.token.encode())
 
     def route(self, method: str, path: str, op: str, handler: Handler) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -102,6 +106,8 @@ class MachinesAPI:
                 response = _error(e.status, e.message, e.fly_status)
             if fault is not None:
                 response = _fault_response(fault)  # the work happened; the caller is not told (ambiguous)
+            if request.method not in ("GET", "HEAD"):
+                self.state.changed(now=True)  # recorded before the caller hears of it
             response.headers["fly-request-id"] = ids.ulid()
             return response
 

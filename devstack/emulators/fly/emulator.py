@@ -7,6 +7,10 @@
 One loop serves both ports, so the proxy sees machine state changes at once and `wait` is woken by
 the same events. Sockets are bound before the thread starts, so `url` and `proxy_url` are known
 (port 0 picks free ports) and nothing but 127.0.0.1 is bound by default.
+
+By default the world lives in memory and ends with `stop()` (tests, benchmarks). With `state_dir`
+it is kept on disk (persist.py) and a new emulator on the same folder comes back like a rebooted
+host: machines that were started boot again, suspended ones are stopped, volume contents are intact.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import uvicorn
 
 from devstack.emulators.fly.api import build_api
 from devstack.emulators.fly.faults import FaultConfig, FaultInjector
+from devstack.emulators.fly.persist import StateStore
 from devstack.emulators.fly.proxy import FlyProxy
-from devstack.emulators.fly.runner import ProcessRunner, Runner, SimulatedRunner
+from devstack.emulators.fly.runner import ProcessRunner, SimulatedRunner
 from devstack.emulators.fly.state import EmulatorState
+from devstack.emulators.fly.workload import Runner
 
 if TYPE_CHECKING:
     from shared.fly import FlyClient
@@ -58,6 +64,8 @@ class FlyEmulator:
     faults: initial fault settings (see `faults.py`); change them later with `set_faults`.
     autostop_idle_s: if set, started machines whose service has autostop stop/suspend after this
     much idle time without proxy traffic (Fly does it after a few minutes; off by default).
+    state_dir: keep apps, volumes and machines in `<state_dir>/state.json` and bring them back on
+    the next start (None: in memory only). `data_dir` (volumes, machine logs) defaults to it then.
     """
 
     def __init__(
@@ -78,6 +86,7 @@ class FlyEmulator:
         autostart_timeout_s: float = 30.0,
         connect_timeout_s: float = 10.0,
         allow_cross_network_replay: bool = True,
+        state_dir: Path | str | None = None,
     ) -> None:
         if mode not in ("process", "simulated"):
             raise ValueError("mode must be 'process' or 'simulated'")
@@ -96,8 +105,11 @@ class FlyEmulator:
             initial = initial.model_copy(update={"seed": seed})
         self.faults = FaultInjector(initial)
         self._requested_ports = (port, proxy_port)
+        self.state_dir = Path(state_dir) if state_dir else None
+        data_dir = data_dir or self.state_dir
         self._data_dir = Path(data_dir) if data_dir else None
         self._own_data_dir = data_dir is None
+        self._store: StateStore | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
@@ -114,6 +126,9 @@ class FlyEmulator:
         if self._data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix="fly-emulator-"))
         self._data_dir.mkdir(parents=True, exist_ok=True)
+        if self.state_dir is not None:
+            self._store = StateStore(self.state_dir)
+            self._store.lock()  # before anything else: two emulators on one folder would corrupt it
         self._sockets = [_bind(self.host, p) for p in self._requested_ports]
         self._thread = threading.Thread(target=self._thread_main, name="fly-emulator", daemon=True)
         self._thread.start()
@@ -136,6 +151,9 @@ class FlyEmulator:
         self._thread = None
         for sock in self._sockets:
             sock.close()
+        if self._store is not None:
+            self._store.unlock()
+            self._store = None
         if self._own_data_dir and self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
@@ -242,6 +260,10 @@ class FlyEmulator:
         runner = self._runner()
         state = EmulatorState(runner, self.faults)
         runner.bind(state.on_exit)
+        store = self._store
+        booting = store.load(state) if store is not None else []
+        if store is not None:
+            state.on_change = store.changed
         self._state = state
         proxy = FlyProxy(
             state,
@@ -273,10 +295,16 @@ class FlyEmulator:
             await asyncio.sleep(0.005)
         if self.autostop_idle_s:
             state.spawn(state.autostop_loop(self.autostop_idle_s))
+        state.boot(booting)
         self._ready.set()
         await self._stop_event.wait()
         for s in servers:
             s.should_exit = True
+        if store is not None:
+            store.flush()  # what ran, as it ran: the next start boots it again
+            state.on_change = None  # stopping processes for shutdown is no change of the world
         await state.shutdown()
         await asyncio.gather(*tasks, return_exceptions=True)
         await proxy.aclose()
+        if store is not None:
+            store.flush()  # without the pids of processes that are gone now

@@ -47,3 +47,12 @@ def now_iso() -> str:
 def private_ip(app_number: int, machine_number: int) -> str:
     """A 6PN-looking address, unique per machine in this emulator."""
     return f"fdaa:0:{app_number:x}:a7b:{(machine_number >> 16) & 0xFFFF:x}:{machine_number & 0xFFFF:x}:{secrets.randbelow(0xFFFF):x}:2"
+
+
+def machine_number(address: str) -> int:
+    """The machine number `private_ip` was made from (0 if the address is not one of ours)."""
+    parts = address.split(":")
+    try:
+        return (int(parts[4], 16) << 16) | int(parts[5], 16)
+    except (IndexError, ValueError):
+        return 0

@@ -1,13 +1,17 @@
 """Fly's edge proxy, emulated: an ASGI app on its own port in front of the emulated machines.
 
-Routing (first rule that applies):
-1. header `fly-force-instance-id: <machine id>` → that machine (any app);
-2. path prefix `/_machine/<machine id>/…` → that machine, prefix stripped;
-3. path prefix `/_app/<app>/…` → a machine of that app, prefix stripped;
-4. Host `<app>.fly.dev`, `<app>.flycast` or `<app>.localhost` (browsers and curl resolve
-   `*.localhost` to 127.0.0.1, so `http://<app>.localhost:<proxy port>/` works) → a machine of the app.
-A machine of an app is a `started` one with the fewest requests in flight, else one that can be
-autostarted.
+The app a request enters through: path prefix `/_app/<app>/…` (prefix stripped), else Host
+`<app>.fly.dev`, `<app>.flycast` or `<app>.localhost` (browsers and curl resolve `*.localhost` to
+127.0.0.1, so `http://<app>.localhost:<proxy port>/` works). Then (first rule that applies):
+1. header `fly-force-instance-id: <machine id>` → that machine, which must belong to the app the
+   request entered through: on Fly every request enters through one app's hostname and the proxy
+   only routes within it, so a machine of another app is answered exactly like an unknown one
+   (404 `instance_not_found`; nothing tells the caller it exists). A request naming no app (the bare
+   proxy URL, an emulator convenience) may name any machine;
+2. path prefix `/_machine/<machine id>/…` → that machine, prefix stripped (emulator-only, no app);
+3. the app's machine: a `started` one with the fewest requests in flight, else one that can be
+   autostarted;
+4. no app → 404 `no_route`.
 
 Like Fly's proxy it
 - autostarts a stopped or suspended target (unless its services set `autostart: false`) and waits
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,6 +50,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+log = logging.getLogger("devstack.emulators.fly")
+
 REPLAY_BODY_MAX = 1 << 20  # Fly cannot replay bodies above 1 MB
 REQUEST_BODY_MAX = 64 << 20
 REPLAY_JSON = "application/vnd.fly.replay+json"
@@ -54,6 +61,10 @@ _HOP_BY_HOP = frozenset(
 )
 _REPLAY_FIELD = re.compile(r'\s*([A-Za-z_]+)\s*=\s*("[^"]*"|[^;,]*)')
 _TRANSIENT = frozenset({"starting", "restarting", "updating"})
+KEEPALIVE_S = 2.0
+# Failures before any byte of an answer: the workload is not listening yet, or a pooled connection
+# was closed by the machine as it was reused. Sent again on a fresh connection, as Fly's proxy retries.
+_NOT_ANSWERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def parse_replay(value: str) -> dict[str, str]:
@@ -145,7 +156,9 @@ class FlyProxy:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(None, connect=1.0, write=30.0),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+                # Idle connections are dropped before the workloads' servers drop them (uvicorn's
+                # keep-alive timeout is 5 s): reusing one as the far end closes it resets the request.
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=KEEPALIVE_S),
                 trust_env=False,
             )
         return self._client
@@ -223,7 +236,10 @@ class FlyProxy:
             await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
             if not pumping.done():
                 pumping.cancel()  # the client left mid-stream: stop reading upstream
-            await asyncio.gather(pumping, return_exceptions=True)
+            (failed,) = await asyncio.gather(pumping, return_exceptions=True)
+            if isinstance(failed, Exception):
+                # The response is cut short (the client sees an incomplete body), as on Fly's edge (PU02).
+                log.warning("fly proxy: response cut short", extra={"fields": {"error": repr(failed), "status": upstream.status}})
         finally:
             watching.cancel()
             await upstream.close()
@@ -231,33 +247,42 @@ class FlyProxy:
     # --- routing --------------------------------------------------------------------------------
 
     def _route(self, request: ProxyRequest) -> tuple[App, Machine | None, ProxyRequest] | Upstream:
+        entered = self._entry_app(request)
+        if isinstance(entered, Upstream):
+            return entered
+        app, request = entered
         forced = request.header("fly-force-instance-id")
         if forced:
             m = self.state.machines.get(forced)
-            if m is None or m.state == "destroyed":
+            if m is None or m.state == "destroyed" or (app is not None and m.app is not app):
                 return _proxy_error(404, "instance_not_found", f"machine {forced} not found")
             return m.app, m, request
+        if app is not None:
+            return app, None, request
         parts = request.path.split("/", 3)
-        if len(parts) >= 3 and parts[1] in ("_machine", "_app"):
-            rest = "/" + (parts[3] if len(parts) > 3 else "")
-            stripped = replace(request, path=rest)
-            if parts[1] == "_machine":
-                m = self.state.machines.get(parts[2])
-                if m is None or m.state == "destroyed":
-                    return _proxy_error(404, "instance_not_found", f"machine {parts[2]} not found")
-                return m.app, m, stripped
+        if len(parts) >= 3 and parts[1] == "_machine":
+            m = self.state.machines.get(parts[2])
+            if m is None or m.state == "destroyed":
+                return _proxy_error(404, "instance_not_found", f"machine {parts[2]} not found")
+            return m.app, m, replace(request, path="/" + (parts[3] if len(parts) > 3 else ""))
+        return _proxy_error(404, "no_route", "no route: send fly-force-instance-id, /_app/<app>/…, or Host <app>.fly.dev")
+
+    def _entry_app(self, request: ProxyRequest) -> tuple[App | None, ProxyRequest] | Upstream:
+        """The app a request entered through (`/_app/<app>/…`, prefix stripped, or its Host), if any."""
+        parts = request.path.split("/", 3)
+        if len(parts) >= 3 and parts[1] == "_app":
             app = self.state.apps.get(parts[2])
             if app is None:
                 return _proxy_error(404, "app_not_found", f"app {parts[2]} not found")
-            return app, None, stripped
+            return app, replace(request, path="/" + (parts[3] if len(parts) > 3 else ""))
         host = (request.header("host") or "").split(":")[0].lower()
         for suffix in HOST_SUFFIXES:
             if host.endswith(suffix):
                 app = self.state.apps.get(host[: -len(suffix)].split(".")[-1])
                 if app is None:
                     return _proxy_error(404, "app_not_found", f"no app for host {host}")
-                return app, None, request
-        return _proxy_error(404, "no_route", "no route: send fly-force-instance-id, /_app/<app>/…, or Host <app>.fly.dev")
+                return app, request
+        return None, request
 
     @staticmethod
     def _pick(app: App, *, exclude: Machine | None = None, regions: set[str] | None = None) -> Machine | None:
@@ -408,16 +433,20 @@ class FlyProxy:
         url = f"http://{host}:{port}{request.path}" + (f"?{request.query}" if request.query else "")
         outgoing = self.client.build_request(request.method, url, headers=self._forward_headers(request), content=request.body)
         deadline = time.monotonic() + self.connect_timeout_s
+        attempt = 0
         while True:
             try:
                 response = await self.client.send(outgoing, stream=True)
                 break
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as e:
-                # The workload may still be binding its port right after `started`.
+            except _NOT_ANSWERED as e:
                 if time.monotonic() > deadline or m.state not in ("started", "starting"):
                     done()
                     return _proxy_error(502, "connect_failed", f"could not reach machine {m.id}: {type(e).__name__}")
-                await asyncio.sleep(0.05)
+                attempt += 1
+                # A stale pooled connection is retried at once; a workload still binding its port
+                # right after `started` (or resetting every connection) gets a moment.
+                if attempt > 1 or isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
+                    await asyncio.sleep(0.05)
         return Upstream(
             response.status_code,
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw],

@@ -15,8 +15,12 @@
 - stop: the stop signal (config `stop_config`, default SIGINT), SIGKILL after the timeout.
 - suspend: SIGSTOP of the process group; start resumes it with SIGCONT (memory kept, like Fly's
   snapshot resume). Stopping a suspended machine SIGKILLs it (the snapshot is discarded).
-- An exit the emulator did not ask for is reported to the state as a crash.
+- An exit the emulator did not ask for is reported to the state as a crash (and what is left of the
+  process group is killed: a machine whose main process ended is down as a whole).
 - Output goes to `<data dir>/machines/<id>.log`.
+- Nothing outlives the emulator's process: each group is registered with the local guardian
+  (`devstack/guardian.py`, which kills it if this process dies without stopping it) and its leader
+  gets a parent-death signal (Linux); `process_record` is what a successor needs to kill it (persist.py).
 
 `SimulatedRunner` (mode "simulated"): no processes at all; the proxy answers for the machine
 itself, so one process can hold thousands of machines.
@@ -32,39 +36,16 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
-from devstack.emulators.fly.state import LaunchFailed
-
-if TYPE_CHECKING:
-    from devstack.emulators.fly.state import Machine
+from devstack import guardian as procs
+from devstack.emulators.fly.workload import ExitCallback, LaunchFailed, MachineView
 
 STUB_PATH = Path(__file__).with_name("stub_machine.py")
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-I", "-u", str(STUB_PATH))
 _INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "PYTHONPATH", "VIRTUAL_ENV")
-
-ExitCallback = Callable[["Machine", int, int], None]
-
-
-class Runner(Protocol):
-    mode: str
-
-    def bind(self, on_exit: ExitCallback) -> None: ...
-    async def launch(self, m: Machine) -> None: ...
-    async def halt(self, m: Machine, sig: str, timeout: float) -> None: ...
-    async def freeze(self, m: Machine) -> None: ...
-    async def thaw(self, m: Machine) -> None: ...
-    async def destroy(self, m: Machine) -> None: ...
-    async def crash(self, m: Machine, exit_code: int) -> None: ...
-    async def forget_volume(self, volume_id: str) -> None: ...
-    def address(self, m: Machine) -> tuple[str, int] | None: ...
-    def alive(self, m: Machine) -> bool: ...
-    def process_count(self) -> int: ...
-    async def close(self) -> None: ...
-
 
 class SimulatedRunner:
     mode = "simulated"
@@ -75,36 +56,39 @@ class SimulatedRunner:
     def bind(self, on_exit: ExitCallback) -> None:
         self._on_exit = on_exit
 
-    async def launch(self, m: Machine) -> None:
+    async def launch(self, m: MachineView) -> None:
         return None
 
-    async def halt(self, m: Machine, sig: str, timeout: float) -> None:
+    async def halt(self, m: MachineView, sig: str, timeout: float) -> None:
         return None
 
-    async def freeze(self, m: Machine) -> None:
+    async def freeze(self, m: MachineView) -> None:
         return None
 
-    async def thaw(self, m: Machine) -> None:
+    async def thaw(self, m: MachineView) -> None:
         return None
 
-    async def destroy(self, m: Machine) -> None:
+    async def destroy(self, m: MachineView) -> None:
         return None
 
-    async def crash(self, m: Machine, exit_code: int) -> None:
+    async def crash(self, m: MachineView, exit_code: int) -> None:
         if self._on_exit is not None:
             self._on_exit(m, exit_code, -1)
 
     async def forget_volume(self, volume_id: str) -> None:
         return None
 
-    def address(self, m: Machine) -> tuple[str, int] | None:
+    def address(self, m: MachineView) -> tuple[str, int] | None:
         return None
 
-    def alive(self, m: Machine) -> bool:
+    def alive(self, m: MachineView) -> bool:
         return m.state == "started"
 
     def process_count(self) -> int:
         return 0
+
+    def process_record(self, m: MachineView) -> dict[str, int] | None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -122,6 +106,7 @@ class _Proc:
     process: asyncio.subprocess.Process | None = None
     frozen: bool = False
     expected_exit: bool = False
+    started: int | None = None  # kernel start time of the leader (guardian.start_time)
 
 
 class ProcessRunner:
@@ -134,8 +119,10 @@ class ProcessRunner:
         *,
         extra_env: dict[str, str] | None = None,
         host: str = "127.0.0.1",
+        guard: bool = True,
     ) -> None:
         self.data_dir = data_dir
+        self.guard = guard
         self.command = tuple(shlex.split(command)) if isinstance(command, str) else tuple(command or DEFAULT_COMMAND)
         self.extra_env = dict(extra_env or {})
         self.host = host
@@ -146,7 +133,7 @@ class ProcessRunner:
     def bind(self, on_exit: ExitCallback) -> None:
         self._on_exit = on_exit
 
-    def _handle(self, m: Machine) -> _Proc:
+    def _handle(self, m: MachineView) -> _Proc:
         if m.id not in self._procs:
             self._procs[m.id] = _Proc(port=free_port(self.host))
         return self._procs[m.id]
@@ -154,7 +141,7 @@ class ProcessRunner:
     def volume_dir(self, volume_id: str) -> Path:
         return self.data_dir / "volumes" / volume_id
 
-    def _env(self, m: Machine, port: int) -> dict[str, str]:
+    def _env(self, m: MachineView, port: int) -> dict[str, str]:
         mounts: dict[str, str] = {}
         for mount in m.config.get("mounts") or []:
             if mount.get("volume") and mount.get("path"):
@@ -184,7 +171,7 @@ class ProcessRunner:
         )
         return env
 
-    async def launch(self, m: Machine) -> None:
+    async def launch(self, m: MachineView) -> None:
         h = self._handle(m)
         if h.process is not None and h.process.returncode is None:
             return
@@ -201,20 +188,35 @@ class ProcessRunner:
                     stdout=log_file,
                     stderr=asyncio.subprocess.STDOUT,
                     start_new_session=True,  # its own process group: signals reach its children too
+                    preexec_fn=procs.die_with_parent() if self.guard else None,
                 )
             except OSError as e:
                 raise LaunchFailed(f"cannot run {self.command[0]!r}: {e}") from e
+        if self.guard:
+            procs.guardian().watch_group(self._guard_key(m.id), process.pid)
         if self._closed:  # the emulator shut down while this one was spawning
             self._signal_group(process, signal.SIGKILL)
             await process.wait()
+            self._forget(m)
             return
         h.process, h.frozen, h.expected_exit = process, False, False
+        h.started = procs.start_time(process.pid)
         asyncio.get_running_loop().create_task(self._watch(m, h, process))
 
-    async def _watch(self, m: Machine, h: _Proc, process: asyncio.subprocess.Process) -> None:
+    @staticmethod
+    def _guard_key(machine_id: str) -> str:
+        return f"fly-machine:{machine_id}"
+
+    def _forget(self, m: MachineView) -> None:
+        if self.guard:
+            procs.guardian().forget(self._guard_key(m.id))
+
+    async def _watch(self, m: MachineView, h: _Proc, process: asyncio.subprocess.Process) -> None:
         rc = await process.wait()
         if h.process is process and not h.expected_exit:
             h.process = None
+            self._signal_group(process, signal.SIGKILL)  # whatever the machine's main process left running
+            self._forget(m)
             if self._on_exit is not None:
                 exit_code, sig = (rc, -1) if rc >= 0 else (128 - rc, -rc)
                 self._on_exit(m, exit_code, sig)
@@ -226,7 +228,7 @@ class ProcessRunner:
         except (ProcessLookupError, PermissionError):
             pass
 
-    async def halt(self, m: Machine, sig: str, timeout: float) -> None:
+    async def halt(self, m: MachineView, sig: str, timeout: float) -> None:
         h = self._procs.get(m.id)
         process = h.process if h else None
         if h is None or process is None or process.returncode is not None:
@@ -246,14 +248,15 @@ class ProcessRunner:
         # Children that ignored the signal go with the group.
         self._signal_group(process, signal.SIGKILL)
         h.process, h.frozen = None, False
+        self._forget(m)
 
-    async def freeze(self, m: Machine) -> None:
+    async def freeze(self, m: MachineView) -> None:
         h = self._procs.get(m.id)
         if h and h.process and h.process.returncode is None:
             self._signal_group(h.process, signal.SIGSTOP)
             h.frozen = True
 
-    async def thaw(self, m: Machine) -> None:
+    async def thaw(self, m: MachineView) -> None:
         h = self._procs.get(m.id)
         if h and h.process and h.process.returncode is None and h.frozen:
             self._signal_group(h.process, signal.SIGCONT)
@@ -261,12 +264,12 @@ class ProcessRunner:
             return
         await self.launch(m)  # nothing to resume: cold start, as Fly does when a snapshot is gone
 
-    async def destroy(self, m: Machine) -> None:
+    async def destroy(self, m: MachineView) -> None:
         await self.halt(m, "SIGKILL", 5.0)
         self._procs.pop(m.id, None)
         shutil.rmtree(self.data_dir / "machines" / m.id, ignore_errors=True)
 
-    async def crash(self, m: Machine, exit_code: int) -> None:
+    async def crash(self, m: MachineView, exit_code: int) -> None:
         h = self._procs.get(m.id)
         if h and h.process and h.process.returncode is None:
             self._signal_group(h.process, signal.SIGKILL)  # the watcher reports it as an exit
@@ -274,24 +277,35 @@ class ProcessRunner:
     async def forget_volume(self, volume_id: str) -> None:
         shutil.rmtree(self.volume_dir(volume_id), ignore_errors=True)
 
-    def address(self, m: Machine) -> tuple[str, int] | None:
+    def address(self, m: MachineView) -> tuple[str, int] | None:
         h = self._procs.get(m.id)
         return (self.host, h.port) if h else None
 
-    def alive(self, m: Machine) -> bool:
+    def alive(self, m: MachineView) -> bool:
         h = self._procs.get(m.id)
         return bool(h and h.process and h.process.returncode is None)
 
     def process_count(self) -> int:
         return sum(1 for h in self._procs.values() if h.process is not None and h.process.returncode is None)
 
+    def process_record(self, m: MachineView) -> dict[str, int] | None:
+        h = self._procs.get(m.id)
+        if h is None or h.process is None or h.process.returncode is not None:
+            return None
+        record = {"pgid": h.process.pid}
+        if h.started is not None:
+            record["started"] = h.started
+        return record
+
     async def close(self) -> None:
         self._closed = True
-        for h in list(self._procs.values()):
+        for mid, h in list(self._procs.items()):
             if h.process is not None and h.process.returncode is None:
                 h.expected_exit = True
                 self._signal_group(h.process, signal.SIGKILL)
                 await h.process.wait()
+            if self.guard:
+                procs.guardian().forget(self._guard_key(mid))
         self._procs.clear()
 
 

@@ -35,13 +35,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from devstack.emulators.fly import ids
 from devstack.emulators.fly.faults import FaultInjector
-
-if TYPE_CHECKING:
-    from devstack.emulators.fly.runner import Runner
+from devstack.emulators.fly.workload import LaunchFailed, Runner
 
 log = logging.getLogger("devstack.emulators.fly")
 
@@ -63,10 +61,6 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.fly_status = fly_status
-
-
-class LaunchFailed(Exception):
-    """The machine's workload could not be started at all (→ state `failed`)."""
 
 
 def parse_duration(value: str | int | float | None, default: float) -> float:
@@ -235,6 +229,8 @@ class EmulatorState:
         self._app_numbers = iter(range(1, 1 << 30))
         self._machine_numbers = iter(range(1, 1 << 30))
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Set by a store (persist.py) when the world is kept on disk; `now` = record before answering.
+        self.on_change: Callable[[bool], None] | None = None
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -257,6 +253,29 @@ class EmulatorState:
         # Wake every waiter, then give later waiters a fresh event.
         m.changed.set()
         m.changed = asyncio.Event()
+        self.changed()
+
+    def changed(self, *, now: bool = False) -> None:
+        """Tell the store, if any, that the world changed (`now`: write it before answering)."""
+        if self.on_change is not None:
+            self.on_change(now)
+
+    def adopt(self, apps: Iterable[App]) -> None:
+        """Take in a world loaded from disk (persist.py): its apps and machines, counters past theirs."""
+        for app in apps:
+            self.apps[app.name] = app
+            self.machines.update(app.machines)
+        top_app = max((a.number for a in self.apps.values()), default=0)
+        top_machine = max((ids.machine_number(m.private_ip) for m in self.machines.values()), default=0)
+        self._app_numbers = iter(range(top_app + 1, 1 << 30))
+        self._machine_numbers = iter(range(top_machine + 1, 1 << 30))
+
+    def boot(self, machine_ids: Iterable[str]) -> None:
+        """Start what was running before the host went down (after `adopt`; they are `stopped` now)."""
+        for mid in machine_ids:
+            m = self.machines.get(mid)
+            if m is not None and m.state == "stopped":
+                self._start(m, "flyd")
 
     def _event(self, m: Machine, kind: str, status: str, source: str, request: dict[str, Any] | None = None) -> None:
         event: dict[str, Any] = {

@@ -2,7 +2,8 @@
 
 See app.py for the routes, turns.py for the event stream, files.py and bundle.py for the volume,
 skills.py for skill verification, config.py for the environment, runtime/ for the offline and OpenClaw
-runtimes. The machine image ships this package plus `shared/skills/` (fly/agent/Dockerfile): modules
-here import only the standard library, starlette, uvicorn, anyio, httpx, cryptography, yaml, this
-package and `shared.skills` — a test checks it.
+runtimes. The machine image ships this package plus `shared/skills/` and `shared/bridge/protocol.py`
+(the contract it shares with the platform's bridge client; fly/agent/Dockerfile): modules here import
+only the standard library, starlette, uvicorn, anyio, httpx, websockets, cryptography, yaml, this
+package, `shared.skills` and `shared.bridge.protocol` — a test checks it.
 """

@@ -4,6 +4,8 @@
     GET  /ready                  runtime ready → 200, else 503; both {ready, runtime, details, bundle, skills}
     POST /v1/turns               a turn as text/event-stream (turns.py)
     GET  /v1/turns/{turn_id}     a turn's state (turns.py)
+    GET  /v1/turns/{turn_id}/events   re-attach to a turn's events after Last-Event-ID (turns.py)
+    POST /v1/turns/{turn_id}/hold     keep a turn running without listeners for a while (turns.py)
     GET  /v1/files               editable files (files.py)
     GET  /v1/files/{path}        one file
     PUT  /v1/files/{path}        write one file
@@ -11,7 +13,8 @@
     GET  /v1/bundle              what the last bundle wrote
 
 Every route but /health needs `Authorization: Bearer <GATEWAY_TOKEN>` (auth.py). Errors are
-`application/problem+json`.
+`application/problem+json`. Paths, headers, event names and framing are `shared.bridge.protocol`'s,
+which the platform's bridge client uses too.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from fly.agent.bridge.auth import BearerAuth
 from fly.agent.bridge.config import BridgeConfig
 from fly.agent.bridge.problems import BridgeError, problem
 from fly.agent.bridge.runtime import Runtime, make_runtime
+from shared.bridge import protocol
 
 log = logging.getLogger("bridge")
 
@@ -64,7 +68,8 @@ async def _bridge_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     titles = {404: "Not found", 405: "Method not allowed"}
-    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), headers=exc.headers)
+    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
+                   headers=dict(exc.headers) if exc.headers else None)
 
 
 def create_app(config: BridgeConfig, runtime: Runtime | None = None) -> Any:
@@ -89,15 +94,17 @@ def create_app(config: BridgeConfig, runtime: Runtime | None = None) -> Any:
 
     app = Starlette(
         routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/ready", ready, methods=["GET"]),
-            Route("/v1/turns", turns.post_turn, methods=["POST"]),
-            Route("/v1/turns/{turn_id}", turns.get_turn, methods=["GET"]),
-            Route("/v1/files", files.list_files, methods=["GET"]),
-            Route("/v1/files/{path:path}", files.get_file, methods=["GET"]),
-            Route("/v1/files/{path:path}", files.put_file, methods=["PUT"]),
-            Route("/v1/bundle", bundle.put_bundle, methods=["PUT"]),
-            Route("/v1/bundle", bundle.get_bundle, methods=["GET"]),
+            Route(protocol.HEALTH, health, methods=["GET"]),
+            Route(protocol.READY, ready, methods=["GET"]),
+            Route(protocol.TURNS, turns.post_turn, methods=["POST"]),
+            Route(protocol.TURNS + "/{turn_id}", turns.get_turn, methods=["GET"]),
+            Route(protocol.TURNS + "/{turn_id}/events", turns.get_turn_events, methods=["GET"]),
+            Route(protocol.TURNS + "/{turn_id}/hold", turns.post_turn_hold, methods=["POST"]),
+            Route(protocol.FILES, files.list_files, methods=["GET"]),
+            Route(protocol.FILES + "/{path:path}", files.get_file, methods=["GET"]),
+            Route(protocol.FILES + "/{path:path}", files.put_file, methods=["PUT"]),
+            Route(protocol.BUNDLE, bundle.put_bundle, methods=["PUT"]),
+            Route(protocol.BUNDLE, bundle.get_bundle, methods=["GET"]),
         ],
         exception_handlers={BridgeError: _bridge_error, HTTPException: _http_error},
         lifespan=lifespan,

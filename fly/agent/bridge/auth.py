@@ -11,9 +11,9 @@ import hmac
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fly.agent.bridge.problems import problem_body
+from shared.bridge import protocol
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = protocol.OPEN_PATHS
 
 
 def token_matches(header: str | None, expected: str) -> bool:
@@ -44,9 +44,9 @@ class BearerAuth:
         if token_matches(header, self.token):
             await self.app(scope, receive, send)
             return
-        body = problem_body(401, "Unauthorized", "a valid bearer token is required")
+        body = protocol.problem_bytes(401, "Unauthorized", "a valid bearer token is required")
         await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/problem+json"),
+            (b"content-type", protocol.PROBLEM_MEDIA_TYPE.encode()),
             (b"content-length", str(len(body)).encode()),
             (b"www-authenticate", b'Bearer realm="agent-bridge"'),
         ]})

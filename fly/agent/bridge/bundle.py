@@ -39,6 +39,7 @@ import binascii
 import hashlib
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,18 @@ def _invalid(detail: str) -> BridgeError:
     return BridgeError(400, "Invalid bundle", detail)
 
 
-def parse_bundle(body: dict[str, Any]) -> tuple[str, dict[str, bytes], dict[str, dict[str, bytes]], dict[str, Any], dict[str, bytes]]:
-    """→ (version, meta files, workspace files, skills {name: {rel: bytes}}, signatures)."""
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A `PUT /v1/bundle` body, checked and decoded."""
+
+    version: str
+    meta: dict[str, bytes]  # agent.yaml, openagents.yaml, README.md (platform-owned, kept under state)
+    workspace: dict[str, bytes]  # paths relative to the workspace
+    skills: dict[str, dict[str, bytes]]  # {skill name: {path inside the skill folder: bytes}}
+    signatures: dict[str, Any]  # {skill name: {key_id, signature, ...}}
+
+
+def parse_bundle(body: dict[str, Any]) -> Bundle:
     unknown = set(body) - {"version", "files", "signatures"}
     if unknown:
         raise _invalid(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -103,7 +114,7 @@ def parse_bundle(body: dict[str, Any]) -> tuple[str, dict[str, bytes], dict[str,
         else:
             raise _invalid(f"{path}: not part of the bundle layout (agent.yaml, openagents.yaml, README.md, "
                            "workspace/…, skills/<name>/…)")
-    return version, meta, workspace, skills, signatures
+    return Bundle(version, meta, workspace, skills, signatures)
 
 
 def _sha(data: bytes) -> str:
@@ -126,9 +137,9 @@ def _prune_empty_dirs(start: Path, stop: Path) -> None:
         d = d.parent
 
 
-def apply_bundle(config: Any, state: BundleState, version: str, meta: dict[str, bytes],
-                 workspace: dict[str, bytes], skills: dict[str, dict[str, bytes]],
-                 signatures: dict[str, Any]) -> dict[str, Any]:
+def apply_bundle(config: Any, state: BundleState, bundle: Bundle) -> dict[str, Any]:
+    version, meta, workspace, skills, signatures = (bundle.version, bundle.meta, bundle.workspace, bundle.skills,
+                                                    bundle.signatures)
     ws = config.workspace
     ws.mkdir(parents=True, exist_ok=True)
     state_dir = config.state_dir
@@ -241,10 +252,9 @@ async def put_bundle(request: Request) -> JSONResponse:
     app_state = request.app.state
     config = app_state.config
     body = await read_json(request, config.max_bundle_bytes)
-    version, meta, workspace, skills, signatures = parse_bundle(body)
+    bundle = parse_bundle(body)
     async with app_state.write_lock:
-        result = await anyio.to_thread.run_sync(apply_bundle, config, app_state.bundle_state, version, meta,
-                                                workspace, skills, signatures)
+        result = await anyio.to_thread.run_sync(apply_bundle, config, app_state.bundle_state, bundle)
     return JSONResponse(result)
 
 

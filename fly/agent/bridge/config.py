@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.bridge import protocol
 from shared.skills.signatures import load_public_keys
 
 
@@ -64,7 +65,7 @@ class BridgeConfig:
     runtime: str = "offline"
     data_dir: Path = Path("/data")
     public_keys: dict[str, Any] = field(default_factory=dict)
-    heartbeat_s: float = 15.0
+    heartbeat_s: float = protocol.HEARTBEAT_S
     turn_retention_s: float = 600.0
     max_file_bytes: int = 1 << 20
     max_bundle_bytes: int = 32 << 20
@@ -105,7 +106,7 @@ class BridgeConfig:
             runtime=runtime,
             data_dir=Path(env.get("BRIDGE_DATA_DIR") or "/data"),
             public_keys=keys,
-            heartbeat_s=_num(env, "BRIDGE_HEARTBEAT_S", 15),
+            heartbeat_s=_num(env, "BRIDGE_HEARTBEAT_S", protocol.HEARTBEAT_S),
             turn_retention_s=_num(env, "BRIDGE_TURN_RETENTION_S", 600),
             max_file_bytes=int(_num(env, "BRIDGE_MAX_FILE_BYTES", 1 << 20)),
             max_bundle_bytes=int(_num(env, "BRIDGE_MAX_BUNDLE_BYTES", 32 << 20)),

@@ -1,8 +1,13 @@
 """The agent's editable files: OpenClaw's workspace, `<data>/workspace` (ARCHITECTURE §5a).
 
-    GET /v1/files               {items: [{path, size, sha256, modified_at, editable, origin}], next_cursor: null}
-    GET /v1/files/{path}        the bytes (Content-Type by extension; ETag = "<sha256>")
-    PUT /v1/files/{path}        raw body → {path, size, sha256}; `If-Match: "<sha256>"` makes it conditional (412)
+    GET /v1/files               {items: [<metadata>], next_cursor: null}
+    GET /v1/files/{path}        the bytes (Content-Type by extension), the metadata in headers: ETag = "<sha256>",
+                                x-file-size, x-file-modified-at, x-file-origin, x-file-editable
+    PUT /v1/files/{path}        raw body → the written file's <metadata>, ETag = "<sha256>";
+                                `If-Match: "<sha256>"` makes it conditional (412)
+
+A file's metadata is `{path, size, sha256, modified_at, editable, origin}` (`protocol.FILE_FIELDS`),
+computed one way for all three, so what a write answers is what the next read or listing shows.
 
 Paths are relative to the workspace with `/` separators. Refused with 400: absolute paths, `..`,
 `.`, empty or hidden segments (`.git`, `.env`, …), backslashes, NUL, and anything whose real path
@@ -30,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fly.agent.bridge.problems import BridgeError
+from shared.bridge import protocol
 
 SKILLS_DIR = "skills"
 MAX_LISTED = 5000
@@ -99,28 +105,32 @@ def walk_files(root: Path) -> list[str]:
     return out
 
 
+def origin_of(rel: str, digest: str, manifest: dict[str, str]) -> str:
+    if is_skill_path(rel):
+        return "skill"
+    if rel in manifest:
+        return "bundle" if manifest[rel] == digest else "edited"
+    return "user"
+
+
+def file_meta(full: Path, rel: str, digest: str, manifest: dict[str, str]) -> dict[str, Any]:
+    """The metadata of one file (`digest` is the sha256 of the bytes the caller read or wrote)."""
+    st = full.stat()
+    origin = origin_of(rel, digest, manifest)
+    return {
+        "path": rel,
+        "size": st.st_size,
+        "sha256": digest,
+        "modified_at": datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace("+00:00", "Z"),
+        "editable": origin != "skill",
+        "origin": origin,
+    }
+
+
 def _listing(config: Any, state: Any) -> list[dict[str, Any]]:
-    items = []
     manifest: dict[str, str] = state.manifest
-    for rel in walk_files(config.workspace):
-        full = config.workspace / rel
-        st = full.stat()
-        digest = sha256_file(full)
-        if is_skill_path(rel):
-            origin = "skill"
-        elif rel in manifest:
-            origin = "bundle" if manifest[rel] == digest else "edited"
-        else:
-            origin = "user"
-        items.append({
-            "path": rel,
-            "size": st.st_size,
-            "sha256": digest,
-            "modified_at": datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace("+00:00", "Z"),
-            "editable": origin != "skill",
-            "origin": origin,
-        })
-    return items
+    return [file_meta(config.workspace / rel, rel, sha256_file(config.workspace / rel), manifest)
+            for rel in walk_files(config.workspace)]
 
 
 async def list_files(request: Request) -> JSONResponse:
@@ -130,16 +140,18 @@ async def list_files(request: Request) -> JSONResponse:
 
 
 async def get_file(request: Request) -> Response:
-    config = request.app.state.config
-    path = resolve_in(config.workspace, request.path_params["path"])
+    app_state = request.app.state
+    config = app_state.config
+    rel = clean_relative_path(request.path_params["path"])
+    path = resolve_in(config.workspace, rel)
     if not path.is_file():
         raise BridgeError(404, "Not found", "no such file")
     data = await anyio.to_thread.run_sync(path.read_bytes)
+    meta = file_meta(path, rel, hashlib.sha256(data).hexdigest(), app_state.bundle_state.manifest)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if path.suffix.lower() in (".md", ".txt", ".yaml", ".yml", ".json", ".py", ".sh", ".toml", ".csv"):
         media_type = (media_type if media_type != "application/octet-stream" else "text/plain") + "; charset=utf-8"
-    return Response(data, media_type=media_type,
-                    headers={"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "Cache-Control": "no-store"})
+    return Response(data, media_type=media_type, headers={**protocol.file_headers(meta), "Cache-Control": "no-store"})
 
 
 async def put_file(request: Request) -> JSONResponse:
@@ -159,16 +171,19 @@ async def put_file(request: Request) -> JSONResponse:
         if len(body) > limit:
             raise BridgeError(413, "File too large", f"files are limited to {limit} bytes")
     data = bytes(body)
-    if_match = request.headers.get("if-match")
+    digest = hashlib.sha256(data).hexdigest()
+    if_match = request.headers.get(protocol.IF_MATCH)
     async with app_state.write_lock:
         if path.is_dir():
             raise BridgeError(409, "Is a directory", "the path names a directory")
         if if_match and if_match.strip() != "*":
-            current = f'"{sha256_file(path)}"' if path.is_file() else None
+            current = protocol.etag(sha256_file(path)) if path.is_file() else None
             if current != if_match.strip():
                 raise BridgeError(412, "Precondition failed", "the file changed since it was read")
         try:
             await anyio.to_thread.run_sync(atomic_write, path, data)
         except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
             raise BridgeError(409, "Path conflict", "a parent of this path is a file") from exc
-    return JSONResponse({"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        # Read back under the lock, so the metadata is this write's and not a later one's.
+        meta = file_meta(path, rel, digest, app_state.bundle_state.manifest)
+    return JSONResponse(meta, headers={protocol.ETAG: protocol.etag(digest)})

@@ -8,14 +8,19 @@ added) alone, so a new LLM base URL or model reaches a machine on its next start
 Managed keys: `gateway.{mode: local, bind: loopback, port, auth.mode: token}` (the token itself comes
 from `OPENCLAW_GATEWAY_TOKEN` in the gateway's environment, never from the file),
 `gateway.http.endpoints.chatCompletions.enabled`, `agents.defaults.{workspace, skipBootstrap}` and,
-when `AGENT_LLM_BASE_URL` is set, one OpenAI-compatible provider `platform` (`models.mode: replace`)
-used as `agents.defaults.model.primary`. Its key is written as the reference `${AGENT_LLM_API_KEY}`,
-so the secret stays in the environment.
+when an LLM base URL is set, one OpenAI-compatible provider `platform` (`models.mode: replace`) used
+as `agents.defaults.model.primary`. The platform provisions `OPENAI_BASE_URL` (its LLM proxy) with the
+instance's proxy token as `OPENAI_API_KEY`; that pair wins over `AGENT_LLM_BASE_URL` /
+`AGENT_LLM_API_KEY` (a provider reached directly, for local runs without the proxy). The key is
+written as a reference (`${OPENAI_API_KEY}` / `${AGENT_LLM_API_KEY}`), so the secret stays in the
+environment.
 
 Environment read here (all optional):
     OPENCLAW_GATEWAY_PORT   gateway port on loopback (default 18789)
-    AGENT_LLM_BASE_URL      OpenAI-compatible base URL, e.g. the platform's LLM proxy `…/llm/v1`
-    AGENT_LLM_API_KEY       its key (the per-instance proxy token later)
+    OPENAI_BASE_URL         the platform's LLM proxy `…/llm/v1` (ARCHITECTURE §5a, set by provisioning)
+    OPENAI_API_KEY          the instance's proxy token
+    AGENT_LLM_BASE_URL      else: an OpenAI-compatible base URL reached directly
+    AGENT_LLM_API_KEY       its key
     AGENT_LLM_MODEL         model id at that provider (default `default`)
     AGENT_LLM_CONTEXT_WINDOW, AGENT_LLM_MAX_TOKENS
 
@@ -55,7 +60,10 @@ def managed_config(data_dir: Path, env: Mapping[str, str]) -> dict[str, Any]:
         },
         "agents": {"defaults": {"workspace": str(workspace_dir(data_dir)), "skipBootstrap": True}},
     }
-    base_url = env.get("AGENT_LLM_BASE_URL")
+    key_ref = "${OPENAI_API_KEY}"
+    base_url = env.get("OPENAI_BASE_URL")
+    if not base_url:
+        base_url, key_ref = env.get("AGENT_LLM_BASE_URL"), "${AGENT_LLM_API_KEY}"
     if base_url:
         model_id = env.get("AGENT_LLM_MODEL") or "default"
         config["models"] = {
@@ -63,7 +71,7 @@ def managed_config(data_dir: Path, env: Mapping[str, str]) -> dict[str, Any]:
             "providers": {
                 PROVIDER_ID: {
                     "baseUrl": base_url.rstrip("/"),
-                    "apiKey": "${AGENT_LLM_API_KEY}",
+                    "apiKey": key_ref,
                     "api": "openai-completions",
                     "models": [{
                         "id": model_id,

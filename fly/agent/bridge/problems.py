@@ -1,22 +1,18 @@
-"""Errors as `application/problem+json` (`type`, `title`, `status`, `detail`), like the platform's API."""
+"""Errors as `application/problem+json` (`type`, `title`, `status`, `detail`), like the platform's API;
+the body is the bridge protocol's (`shared.bridge.protocol.problem`)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.responses import Response
 
-PROBLEM_TYPE = "about:blank"
-
-
-def problem_body(status: int, title: str, detail: str, **extra: Any) -> bytes:
-    return json.dumps({"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail, **extra}).encode()
+from shared.bridge import protocol
 
 
 def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    return Response(problem_body(status, title, detail, **extra), status_code=status,
-                    media_type="application/problem+json", headers=headers)
+    return Response(protocol.problem_bytes(status, title, detail, **extra), status_code=status,
+                    media_type=protocol.PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 class BridgeError(Exception):

@@ -17,8 +17,18 @@ where p.id = (select auth.uid());
 select 1 as ok;
 
 -- name: rate_limit_hit
--- Fixed-window counter: one upsert per request, the window start is the key.
-insert into public.rate_limits (key, window_start, count)
-values (%(key)s, to_timestamp(floor(extract(epoch from now()) / %(window_s)s) * %(window_s)s), 1)
-on conflict (key, window_start) do update set count = public.rate_limits.count + 1
-returning count, extract(epoch from (window_start + make_interval(secs => %(window_s)s) - now()))::int + 1 as reset_in;
+-- One atomic fixed-window increment (private.rate_limit_hit, migration 20261201004001): the hits in
+-- the current window, this one included, and the seconds until it ends.
+select hits as count, reset_in from private.rate_limit_hit(%(key)s, %(window_s)s::integer);
+
+-- name: rate_limit_prune
+-- Windows that ended long ago (keys nobody hits any more keep their last window until then).
+delete from public.rate_limits where window_start < now() - make_interval(secs => %(older_than_s)s);
+
+-- name: profile_update
+-- As the user (RLS: own row; grants: these columns only); each field changes only when it was given.
+update public.profiles set
+  display_name = case when %(set_display_name)s then %(display_name)s::text else display_name end,
+  avatar_url = case when %(set_avatar_url)s then %(avatar_url)s::text else avatar_url end,
+  default_model = case when %(set_default_model)s then %(default_model)s::text else default_model end
+where id = (select auth.uid());

@@ -35,14 +35,30 @@ where kind = 'topup' and reference ->> 'payment_intent' = %(payment_intent)s
 limit 1;
 
 -- name: credits_available
--- The 402 rule's input: spendable now (expired subscription credits do not count).
-select (case when b.subscription_expires_at is null or b.subscription_expires_at > now()
-             then b.subscription_credits else 0 end) + b.topup_credits as available
+-- The 402 rule's input: spendable now (expired subscription credits do not count) less what the
+-- user's unsettled turns hold.
+select greatest((case when b.subscription_expires_at is null or b.subscription_expires_at > now()
+                      then b.subscription_credits else 0 end) + b.topup_credits
+                - private.credits_held(b.user_id, null), 0) as available
 from public.credit_balances b where b.user_id = %(user_id)s;
 
+-- name: ledger_hold
+-- A turn's hold, placed under the balance lock if the available credits cover it (migration
+-- 20261125090100); `held` false means 402.
+select held, available from private.ledger_hold(%(user_id)s::uuid, %(turn_id)s::uuid, %(credits)s::integer,
+                                                %(agent_credits)s::integer);
+
+-- name: ledger_charge_turn
+-- A turn's debit: from its own hold and from credits no other turn holds; the rest is a shortfall.
+select * from private.ledger_charge_turn(%(user_id)s::uuid, %(turn_id)s::uuid, %(amount)s::integer, %(key)s::text,
+                                         %(reference)s::jsonb);
+
 -- name: credit_balance_mine
+-- `held`: credits reserved by the user's turns in progress (their own turns, readable under RLS).
 select b.subscription_credits, b.subscription_expires_at, b.topup_credits,
        (b.subscription_expires_at is not null and b.subscription_expires_at <= now()) as subscription_expired,
+       (select coalesce(sum(t.hold_credits), 0) from public.turns t
+        where t.user_id = (select auth.uid()) and t.held_at is not null and t.settled_at is null) as held,
        p.plan::text as plan, p.plan_status::text as plan_status, p.plan_period_end, p.role::text as role
 from public.profiles p
 left join public.credit_balances b on b.user_id = p.id
@@ -96,6 +112,7 @@ order by 1 desc, 5 desc, 2;
 -- The turn row lock makes settlement of one turn serial; `first_paid` says whether another turn of
 -- the session already paid a per-session price (decided under the balance lock taken next).
 select t.id, t.user_id, t.session_id, t.instance_id, t.status::text as status, t.settled_at,
+       t.held_at, t.hold_credits, t.hold_agent_credits,
        i.agent_id, a.creator_id, a.pricing_model::text as pricing_model, a.credits_price
 from public.turns t
 join public.agent_instances i on i.id = t.instance_id
@@ -109,10 +126,35 @@ select exists (
   where o.session_id = %(session_id)s and o.id <> %(turn_id)s
 ) as paid;
 
+-- name: settle_record_streamed_usage
+-- A stream whose function died recorded no usage: the reaper charges what its events show — token
+-- events as output tokens, the user message's UTF-8 bytes / 4 as input tokens (a lower bound), and
+-- compute from the turn's start to its last event. Same source id as the API's record, so a turn's
+-- usage is recorded once whoever writes it; nothing when the machine never answered.
+insert into public.usage_events (user_id, instance_id, agent_id, turn_id, source_request_id, model,
+                                 input_tokens, output_tokens, compute_seconds)
+select t.user_id, t.instance_id, i.agent_id, t.id, 'bridge:' || t.id, '',
+       coalesce((select ceil(octet_length(m.content) / 4.0)::integer from public.messages m
+                 where m.id = t.user_message_id), 0),
+       e.tokens,
+       round(greatest(extract(epoch from e.last_at - t.created_at), 0), 3)
+from public.turns t
+join public.agent_instances i on i.id = t.instance_id
+cross join lateral (
+  select count(*) filter (where ev.event = 'token')::integer as tokens, max(ev.created_at) as last_at,
+         count(*) filter (where ev.event in ('token', 'tool')) as answered
+  from public.turn_events ev where ev.turn_id = t.id
+) e
+where t.id = %(turn_id)s and e.answered > 0
+on conflict (source_request_id) do nothing;
+
 -- name: settle_turn_usage
-select model, sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
+-- The turn's own usage: model calls through the LLM proxy made with the user's key (`byok`) pay no
+-- tokens, and calls that came after the turn was settled are the hourly job's (`settles_with`).
+select model, sum(case when byok then 0 else input_tokens end)::bigint as input_tokens,
+       sum(case when byok then 0 else output_tokens end)::bigint as output_tokens,
        sum(compute_seconds) as compute_seconds, count(*)::int as events
-from public.usage_events where turn_id = %(turn_id)s
+from public.usage_events where turn_id = %(turn_id)s and settles_with = 'turn'
 group by model;
 
 -- name: settle_creator_earning
@@ -131,12 +173,17 @@ update public.turns
  where id = %(turn_id)s;
 
 -- name: reap_candidates
--- Unsettled turns: finished ones (settle), and streams older than the cutoff (their function died).
-select id from public.turns
-where settled_at is null
-  and created_at < now() - make_interval(secs => 30)
-  and (status <> 'streaming' or created_at < now() - make_interval(mins => %(stale_minutes)s))
-order by created_at
+-- Unsettled turns: finished ones (settle), and streams silent for longer than the cutoff (their
+-- function died). Silence is judged by the turn's latest event, not its age: a long turn handed to a
+-- worker (`continue_turn`) keeps writing events and is never reaped mid-run.
+select t.id from public.turns t
+where t.settled_at is null
+  and t.created_at < now() - make_interval(secs => 30)
+  and (t.status <> 'streaming' or (
+    t.created_at < now() - make_interval(mins => %(stale_minutes)s)
+    and coalesce((select e.created_at from public.turn_events e where e.turn_id = t.id order by e.seq desc limit 1),
+                 t.created_at) < now() - make_interval(mins => %(stale_minutes)s)))
+order by t.created_at
 limit %(limit)s;
 
 -- name: profile_billing
@@ -213,7 +260,7 @@ with bounds as (
          sum(e.input_tokens)::numeric as input_tokens, sum(e.output_tokens)::numeric as output_tokens,
          sum(e.compute_seconds) as compute_seconds
   from public.usage_events e, bounds b
-  where e.created_at >= b.since and e.created_at < b.until
+  where e.created_at >= b.since and e.created_at < b.until and not e.byok  -- the user's own key: not ours to bill
   group by 1, 2, 3
 ), priced as (
   select a.user_id, a.period_start,

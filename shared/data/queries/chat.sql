@@ -6,6 +6,13 @@ from public.agent_instances i
 join public.agents a on a.id = i.agent_id
 where i.id = %(instance_id)s and i.user_id = %(user_id)s and i.status <> 'destroyed';
 
+-- name: chat_session_paid
+-- Whether a session already paid its agent's per-session price (a turn of it earned the creator).
+select exists (
+  select 1 from public.turns o join public.creator_earnings e on e.turn_id = o.id
+  where o.session_id = %(session_id)s
+) as paid;
+
 -- name: turn_by_client_id
 select t.id, t.session_id, t.instance_id, t.status, t.user_message_id, t.assistant_message_id
 from public.turns t
@@ -109,9 +116,6 @@ limit %(limit)s;
 -- name: instance_visible
 select i.id from public.agent_instances i where i.id = %(instance_id)s;
 
--- name: realtime_message_by_id
-select payload, event, topic from realtime.messages where id = %(id)s::uuid;
-
 -- name: turn_followed
 update public.turns set followed_at = now() where id = %(turn_id)s and status = 'streaming';
 
@@ -121,3 +125,23 @@ select coalesce(followed_at >= %(since)s::timestamptz, false) as followed from p
 -- name: instance_status_for_user
 select i.id, i.status::text as status from public.agent_instances i
 where i.id = %(instance_id)s and i.status <> 'destroyed';
+
+-- name: session_follow_start
+-- Where a follower starts: the session's turns still streaming, each with how far it has got.
+select now() as since,
+       coalesce(jsonb_object_agg(t.id, t.last_seq) filter (where t.status = 'streaming'), '{}'::jsonb) as seen
+from public.turns t
+where t.session_id = %(session_id)s and t.status = 'streaming';
+
+-- name: session_events_since
+-- A follower's tail, read as the user: events of the session's turns that are live or finished
+-- since `since`, after the last seq sent per turn (`seen`). Only rows the streaming function wrote
+-- reach a follower; a notification's payload never does (anyone may pg_notify).
+select e.turn_id, e.seq, e.event, e.data
+from public.turns t
+join public.turn_events e on e.turn_id = t.id
+where t.session_id = %(session_id)s
+  and (t.status = 'streaming' or t.finished_at >= %(since)s::timestamptz or t.created_at >= %(since)s::timestamptz)
+  and e.seq > coalesce((%(seen)s::jsonb ->> t.id::text)::int, 0)
+order by t.created_at, t.id, e.seq
+limit 1000;

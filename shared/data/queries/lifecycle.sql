@@ -21,17 +21,19 @@ where user_id = %(user_id)s and agent_id = %(agent_id)s and status <> 'destroyed
 
 -- name: instance_view
 -- What the API shows of an instance (run as the user: RLS limits it to their own).
-select i.id, i.agent_id, a.slug as agent_slug, a.name as agent_name, i.version_id, i.display_name,
+select i.id, i.agent_id, a.slug as agent_slug, a.name as agent_name, i.version_id, i.version_pin, i.display_name,
        i.model_preference, i.status::text as status, i.provision_stage::text as provision_stage,
-       i.error_message, i.region, i.last_active_at, i.created_at, i.updated_at, i.destroyed_at
+       i.error_message, i.region, i.last_active_at, i.created_at, i.updated_at, i.destroyed_at,
+       jsonb_build_object('hourly', i.spend_cap_hourly, 'daily', i.spend_cap_daily) as spend_cap
 from public.agent_instances i
 left join public.agents a on a.id = i.agent_id
 where i.id = %(id)s;
 
 -- name: instances_list
-select i.id, i.agent_id, a.slug as agent_slug, a.name as agent_name, i.version_id, i.display_name,
+select i.id, i.agent_id, a.slug as agent_slug, a.name as agent_name, i.version_id, i.version_pin, i.display_name,
        i.model_preference, i.status::text as status, i.provision_stage::text as provision_stage,
-       i.error_message, i.region, i.last_active_at, i.created_at, i.updated_at, i.destroyed_at
+       i.error_message, i.region, i.last_active_at, i.created_at, i.updated_at, i.destroyed_at,
+       jsonb_build_object('hourly', i.spend_cap_hourly, 'daily', i.spend_cap_daily) as spend_cap
 from public.agent_instances i
 left join public.agents a on a.id = i.agent_id
 where i.user_id = %(user_id)s
@@ -296,6 +298,29 @@ returning id;
 
 -- name: warm_pool_delete
 delete from public.warm_pool where id = %(id)s and status = 'failed';
+
+-- name: warm_pool_release_vanished
+-- A claimed unit whose machine Fly no longer has: its row goes, and the instance it was attached to
+-- (still provisioning on that app) is back to nothing made, so the saga provisions it from scratch.
+-- Returns the gateway-token secret the instance held (the unit's: now nobody's) for the caller to
+-- delete in the same transaction; no row when the instance has moved on.
+with old as (
+  select id, gateway_token_secret_id from public.agent_instances
+  where id = %(id)s and status = 'provisioning' and fly_app = %(fly_app)s
+), unit as (
+  delete from public.warm_pool w
+  using old
+  where w.instance_id = old.id and w.status = 'claimed' and w.fly_app = %(fly_app)s
+  returning w.id
+), inst as (
+  update public.agent_instances i set fly_app = null, fly_machine_id = null, fly_volume_id = null,
+    gateway_token_secret_id = null, provision_stage = 'queued'
+  from old
+  where i.id = old.id
+  returning i.id
+)
+select (select id from unit) as unit_id, old.gateway_token_secret_id as secret_id
+from old join inst on inst.id = old.id;
 
 -- name: warm_pool_claim
 -- Hire: take one ready unit (the primary region first, then the oldest) and attach its resources and

@@ -21,7 +21,8 @@ def test_two_workers_racing_on_one_instance(lifecycle, make_user, db, tmp_path):
         wait_for(lambda: "worker starting" in worker.output(), timeout=30, what="the worker")
         time.sleep(1.0)  # let it open its pool and start polling
         with db.service() as tx:
-            ids = [jobs.defer(tx, f"{action}_instance", queue="lifecycle", instance_id=iid) for action in actions]
+            ids = [jobs.defer(tx, jobs.INSTANCE_ACTIONS[action], lock=None, queueing_lock=None, instance_id=iid)
+                   for action in actions]
         lifecycle.drain(timeout=90, concurrency=4)  # this process takes jobs too, alongside the worker
         wait_for(lambda: not pending_jobs(db), timeout=60, what="the other worker")
     finally:

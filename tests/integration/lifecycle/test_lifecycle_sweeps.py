@@ -169,8 +169,7 @@ def test_update_waits_for_streaming_turns_then_restarts_on_the_new_config(lifecy
         turn = tx.sql("insert into turns (session_id, user_id, instance_id, client_message_id, status)"
                       " values (%(s)s, %(u)s, %(i)s, 'c1', 'streaming') returning id",
                       {"s": session, "u": user.id, "i": iid}).fetchone()["id"]
-        jobs.defer(tx, "update_instance", lock=f"instance:{iid}", queue="lifecycle", instance_id=iid,
-                   image="registry.fly.io/openagents-agent:v2")
+        jobs.defer(tx, jobs.UPDATE_INSTANCE, instance_id=iid, image="registry.fly.io/openagents-agent:v2")
     from jobs.app import app
 
     app.perform_import_paths()

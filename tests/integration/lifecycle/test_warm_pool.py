@@ -1,6 +1,7 @@
 """Warm pool: the refill makes suspended units; a hire claims one (nothing made on Fly at hire time),
 never the same one twice; an empty pool falls back to the saga; reconcile and destroy know pool apps;
-the agent's bundle is pushed on provision, claim and update (and a failed push is retried)."""
+the agent's bundle is pushed on provision, claim and update (and a failed push is retried); a claimed
+unit Fly no longer has falls back to a cold provision."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import pytest
 
 from shared.fly.config import INSTANCE_METADATA_KEY
@@ -103,16 +103,21 @@ def publish(db: Any, agent_id: str, creator_id: str, version: str, files: dict[s
 
 
 def bridge_bundle(env: Any, row: dict[str, Any]) -> dict[str, Any]:
-    """GET /v1/bundle on the instance's machine, through the proxy as chat goes."""
-    from shared.lifecycle.config import lifecycle_config
-    from shared.lifecycle.probe import request_headers
+    """GET /v1/bundle on the instance's machine, through the bridge client (Fly's proxy)."""
+    from shared.bridge.client import bridge_client
+    from shared.bridge.target import MachineTarget
 
-    cfg = lifecycle_config()
     token = secret(env.db, row["gateway_token_secret_id"])
-    r = httpx.get(cfg.proxy_url(row["fly_app"]) + "/v1/bundle", headers=request_headers(row["fly_machine_id"], token),
-                  timeout=10, trust_env=False)
-    assert r.status_code == 200, r.text
-    return r.json()
+    return bridge_client().bundle_state(MachineTarget(str(row.get("id") or ""), row["fly_app"], row["fly_machine_id"], token))
+
+
+def pushed(instance_id: str, files: dict[str, bytes]) -> dict[str, str]:
+    """What the machine holds of a version: its files, with the instance's prompt-injection canary
+    planted in AGENTS.md (shared.security.canary)."""
+    from shared.security import canary
+
+    planted = canary.plant(instance_id, {p: base64.b64encode(b).decode() for p, b in files.items()})
+    return sha({p: base64.b64decode(v) for p, v in planted.items()})
 
 
 def sha(files: dict[str, bytes]) -> dict[str, str]:
@@ -190,13 +195,43 @@ def test_hire_claims_a_ready_unit_without_making_anything(pool, make_user):
     assert [j["lock"] for j in refill_jobs(pool.db)] == ["warm-pool"]  # a refill was deferred
 
     got = bridge_bundle(pool, row)  # the agent's files reached the bridge, and the version is recorded
-    assert got["version"] == version and got["files"] == sha(FILES)
+    assert got["version"] == version and got["files"] == pushed(iid, FILES)
     assert str(row["version_id"]) == version
 
     pool.drain()  # the provision job finds it running; the refill makes a new unit
     assert pool.row(iid)["status"] == "running"
     [fresh] = units(pool.db)
     assert fresh["id"] != unit["id"]
+    assert pool.client.get(f"/api/instances/{iid}", token=user.token).get_json()["status"] == "running"
+
+
+@pytest.mark.parametrize("lost", ["app", "machine"])
+def test_a_claim_whose_unit_vanished_falls_back_to_a_cold_provision(pool, make_user, lost):
+    """What a hire right after `make dev` restarted its emulator meets: a ready unit in the database
+    that Fly no longer has. The claim lets it go (row and token) and the hire provisions from scratch."""
+    from shared.lifecycle.config import fly_client
+
+    refill(pool)
+    [unit] = units(pool.db)
+    with fly_client() as fly:
+        if lost == "app":
+            fly.delete_app(unit["fly_app"])
+        else:
+            fly.delete_machine(unit["fly_app"], unit["fly_machine_id"], force=True)
+    slug, version = agent_with_bundle(pool.db, make_user)
+    user = make_user()
+    iid = pool.hire(user, slug)["id"]
+    pool.drain(instance_ids=[iid])
+
+    row = pool.row(iid)
+    assert row["status"] == "running" and row["provision_stage"] == "ready", row
+    assert row["fly_app"] == app_name(iid) and row["error_message"] is None
+    assert row["gateway_token_secret_id"] != unit["gateway_token_secret_id"]
+    assert bridge_bundle(pool, row)["version"] == version
+    with pool.db.service() as tx:
+        left = tx.sql("select count(*) as n from warm_pool where id = %(u)s", {"u": unit["id"]}).fetchone()["n"]
+    assert left == 0 and secret(pool.db, unit["gateway_token_secret_id"]) is None
+    assert pool.fly.call(lambda s: unit["fly_app"] in s.apps) is False  # nothing of it left behind
     assert pool.client.get(f"/api/instances/{iid}", token=user.token).get_json()["status"] == "running"
 
 
@@ -321,7 +356,7 @@ def test_update_pushes_the_new_version(pool, make_user, db):
     v2 = publish(db, str(agent["id"]), str(agent["creator_id"]), "1.1.0", files2)
     assert update(iid, version_id=v2) == "updated"
     row = pool.row(iid)
-    assert str(row["version_id"]) == v2 and bridge_bundle(pool, row)["files"] == sha(files2)
+    assert str(row["version_id"]) == v2 and bridge_bundle(pool, row)["files"] == pushed(iid, files2)
 
 
 # --- reconcile and destroy ---------------------------------------------------------------------------

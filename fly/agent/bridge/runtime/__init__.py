@@ -1,39 +1,14 @@
 """Agent runtimes behind the bridge: `offline` (a deterministic model) and `openclaw` (the real gateway).
 
-A runtime turns one user message into an async stream of `(event, data)` pairs — `token`, `tool`,
-then exactly one terminal `done` or `error` — and says whether it is ready. Closing the stream early
-(the caller's `aclose()`) cancels the run upstream.
+`contract.py` says what a runtime is (`Runtime`, `TurnRequest`, `Event`); `make_runtime` picks one from
+the bridge's settings, importing only the one it needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-Event = tuple[str, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class TurnRequest:
-    turn_id: str
-    session_key: str
-    message: str
-    channel: str = "web"
-
-
-class Runtime(Protocol):
-    name: str
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """(ready, details for GET /ready)."""
-        ...
-
-    def run_turn(self, request: TurnRequest) -> AsyncIterator[Event]: ...
+from fly.agent.bridge.runtime.contract import Event, Runtime, TurnRequest
 
 
 def make_runtime(config: Any) -> Runtime:
@@ -44,3 +19,6 @@ def make_runtime(config: Any) -> Runtime:
     from fly.agent.bridge.runtime.offline import OfflineRuntime
 
     return OfflineRuntime(interval_ms=config.offline_token_interval_ms, tokens=config.offline_tokens)
+
+
+__all__ = ["Event", "Runtime", "TurnRequest", "make_runtime"]

@@ -4,7 +4,7 @@ The answer depends only on the message: `offline_answer(message, n)` gives its t
 can compute the expected text. Markers in the message drive the test scenarios:
 
     TOOLTEST      a `tool` start/result pair (tool `offline_lookup`) before the answer
-    FAILTEST      an `error` event after half of the answer's tokens (no `done`)
+    FAILTEST      an `error` event (with the usage so far) after half of the answer's tokens (no `done`)
     TOKENS=<n>    answer with n tokens instead of OFFLINE_TOKENS (1…100000)
     PAUSE=<ms>    think for that long before the first token (no output meanwhile — heartbeat tests)
 
@@ -17,10 +17,11 @@ import asyncio
 import hashlib
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
-from fly.agent.bridge.runtime import Event, TurnRequest
+from fly.agent.bridge.runtime.contract import Event, TurnRequest
+from shared.bridge import protocol
 
 TOOL_MARKER = "TOOLTEST"
 FAIL_MARKER = "FAILTEST"
@@ -74,7 +75,7 @@ class OfflineRuntime:
         m = _TOKENS_RE.search(message)
         return max(1, min(100_000, int(m.group(1)))) if m else self.tokens
 
-    async def run_turn(self, request: TurnRequest) -> AsyncIterator[Event]:
+    async def run_turn(self, request: TurnRequest) -> AsyncGenerator[Event, None]:
         message = request.message
         pause = _PAUSE_RE.search(message)
         if pause:
@@ -82,19 +83,20 @@ class OfflineRuntime:
         if TOOL_MARKER in message:
             call_id = "call_" + hashlib.sha256(f"{request.turn_id}:tool".encode()).hexdigest()[:16]
             args = {"query": message[:200]}
-            yield "tool", {"name": TOOL_NAME, "phase": "start", "call_id": call_id, "args": args}
+            yield protocol.TOOL, {"name": TOOL_NAME, "phase": protocol.TOOL_START, "call_id": call_id, "args": args}
             await asyncio.sleep(self.interval_s)
-            yield "tool", {"name": TOOL_NAME, "phase": "result", "call_id": call_id, "is_error": False,
+            yield protocol.TOOL, {"name": TOOL_NAME, "phase": protocol.TOOL_RESULT, "call_id": call_id, "is_error": False,
                            "result": f"{TOOL_NAME} found 3 results"}
         tokens = offline_answer(message, self.n_tokens(message))
         fail_at = len(tokens) // 2 if FAIL_MARKER in message else None
         emitted = 0
         for i, text in enumerate(tokens):
             if fail_at is not None and i == fail_at:
-                yield "error", {"title": "Model provider failed",
-                                "detail": "simulated upstream failure (FAILTEST)"}
+                yield protocol.ERROR, {"title": "Model provider failed",
+                                       "detail": "simulated upstream failure (FAILTEST)",
+                                       "usage": {"input_tokens": input_tokens(message), "output_tokens": emitted}}
                 return
             await asyncio.sleep(self.interval_s)  # sleep(0) still lets other streams run
-            yield "token", {"text": text}
+            yield protocol.TOKEN, {"text": text}
             emitted += 1
-        yield "done", {"usage": {"input_tokens": input_tokens(message), "output_tokens": emitted}}
+        yield protocol.DONE, {"usage": {"input_tokens": input_tokens(message), "output_tokens": emitted}}

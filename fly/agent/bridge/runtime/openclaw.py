@@ -29,14 +29,16 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
-from fly.agent.bridge.runtime import Event, TurnRequest
-from fly.agent.bridge.runtime.ws import WebSocket, WebSocketError
+from fly.agent.bridge.runtime.contract import Event, TurnRequest
+from shared.bridge import protocol
 
 log = logging.getLogger("bridge.openclaw")
 
@@ -46,6 +48,8 @@ CLIENT_VERSION = "openagents-bridge/1"
 MAX_TOOL_RESULT_CHARS = 4000
 WS_WAIT_S = 5.0
 WS_READY_GRACE_S = 20.0
+WS_OPEN_TIMEOUT_S = 5.0
+WS_MAX_MESSAGE_BYTES = 64 << 20  # OpenClaw advertises maxPayload 25 MiB; a session snapshot can be large
 
 
 def _tool_result_text(result: Any) -> str:
@@ -64,11 +68,30 @@ def tool_event(data: dict[str, Any]) -> dict[str, Any] | None:
     """OpenClaw's `session.tool` data → the bridge's `tool` event (None for phases we don't relay)."""
     phase = data.get("phase")
     base = {"name": str(data.get("name") or "tool"), "phase": phase, "call_id": str(data.get("toolCallId") or "")}
-    if phase == "start":
+    if phase == protocol.TOOL_START:
         return {**base, "args": data.get("args")}
-    if phase == "result":
+    if phase == protocol.TOOL_RESULT:
         return {**base, "is_error": bool(data.get("isError")), "result": _tool_result_text(data.get("result"))}
     return None
+
+
+async def _open_socket(url: str) -> ClientConnection:
+    """The tool-event socket to OpenClaw on loopback, as the hand-written client had it: no proxy from
+    the environment, no compression, no pings (OpenClaw sends no keep-alives while tools run and the
+    peer is local; a broken socket shows as a closed connection and the loop reconnects)."""
+    return await connect(url, open_timeout=WS_OPEN_TIMEOUT_S, max_size=WS_MAX_MESSAGE_BYTES, proxy=None,
+                         compression=None, ping_interval=None, user_agent_header=CLIENT_VERSION)
+
+
+async def _sse_lines(resp: httpx.Response) -> AsyncIterator[str]:
+    """The stream's lines by the SSE grammar (httpx's aiter_lines would also break on U+2028 inside
+    a JSON chunk)."""
+    splitter = protocol.LineSplitter()
+    async for text in resp.aiter_text():
+        for line in splitter.feed(text):
+            yield line
+    for line in splitter.flush():
+        yield line
 
 
 class OpenClawRuntime:
@@ -146,21 +169,21 @@ class OpenClawRuntime:
         backoff = 0.25
         ws_url = "ws" + self.url[len("http"):] + "/"
         while not self._closed:
-            ws: WebSocket | None = None
+            ws: ClientConnection | None = None
             try:
-                ws = await WebSocket.connect(ws_url, timeout=5)
+                ws = await _open_socket(ws_url)
                 await self._handshake(ws)
                 backoff = 0.25
                 self._ws_error = None
                 self._ws_ready.set()
                 log.info("tool events subscribed")
                 while True:
-                    frame = json.loads(await ws.recv())
+                    frame = json.loads(await ws.recv(decode=True))
                     if frame.get("type") == "event" and frame.get("event") == "session.tool":
                         self._dispatch(frame.get("payload") or {})
             except asyncio.CancelledError:
                 raise
-            except (WebSocketError, OSError, TimeoutError, ValueError, RuntimeError) as exc:
+            except (WebSocketException, OSError, TimeoutError, ValueError, RuntimeError) as exc:
                 self._ws_error = f"{type(exc).__name__}: {exc}"[:200]
             finally:
                 self._ws_ready.clear()
@@ -170,18 +193,19 @@ class OpenClawRuntime:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
-    async def _request(self, ws: WebSocket, req_id: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        await ws.send_text(json.dumps({"type": "req", "id": req_id, "method": method, "params": params}))
+    async def _request(self, ws: ClientConnection, req_id: str, method: str,
+                       params: dict[str, Any]) -> dict[str, Any]:
+        await ws.send(json.dumps({"type": "req", "id": req_id, "method": method, "params": params}))
         deadline = time.monotonic() + 10
         while True:
-            frame = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+            frame = json.loads(await asyncio.wait_for(ws.recv(decode=True), max(0.1, deadline - time.monotonic())))
             if frame.get("type") == "res" and frame.get("id") == req_id:
                 if not frame.get("ok"):
                     raise RuntimeError(f"{method} refused: {json.dumps(frame.get('error'))[:200]}")
                 return frame.get("payload") or {}
 
-    async def _handshake(self, ws: WebSocket) -> None:
-        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    async def _handshake(self, ws: ClientConnection) -> None:
+        first = json.loads(await asyncio.wait_for(ws.recv(decode=True), 10))
         if first.get("event") != "connect.challenge":
             raise RuntimeError("expected connect.challenge")
         await self._request(ws, "connect", "connect", {
@@ -194,11 +218,11 @@ class OpenClawRuntime:
 
     def _dispatch(self, payload: dict[str, Any]) -> None:
         for queue in list(self._listeners.get(str(payload.get("sessionKey")), ())):
-            queue.put_nowait(("tool", payload))
+            queue.put_nowait((protocol.TOOL, payload))
 
     # ---- a turn ------------------------------------------------------------------------------------
 
-    async def run_turn(self, request: TurnRequest) -> AsyncIterator[Event]:
+    async def run_turn(self, request: TurnRequest) -> AsyncGenerator[Event, None]:
         assert self._http is not None, "runtime not started"
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ws_ready.wait(), WS_WAIT_S)
@@ -211,17 +235,17 @@ class OpenClawRuntime:
         try:
             while True:
                 kind, payload = await queue.get()
-                if kind == "tool":
+                if kind == protocol.TOOL:
                     if run_id is not None and payload.get("runId") not in (None, run_id):
                         continue
                     event = tool_event(payload.get("data") or {})
                     if event is not None and (event["call_id"], event["phase"]) not in seen:
                         seen.add((event["call_id"], event["phase"]))
-                        yield "tool", event
+                        yield protocol.TOOL, event
                 elif kind == "run_id":
                     run_id = payload
-                elif kind == "token":
-                    yield "token", {"text": payload}
+                elif kind == protocol.TOKEN:
+                    yield protocol.TOKEN, {"text": payload}
                 else:  # done / error: terminal
                     yield kind, payload
                     return
@@ -247,17 +271,17 @@ class OpenClawRuntime:
                         message = json.loads(raw)["error"]["message"]
                     except (ValueError, KeyError, TypeError):
                         message = raw.decode("utf-8", "replace")
-                    queue.put_nowait(("error", {"title": "Agent runtime refused the turn",
+                    queue.put_nowait((protocol.ERROR, {"title": "Agent runtime refused the turn",
                                                 "detail": f"HTTP {resp.status_code}: {message}"[:500]}))
                     return
                 run_id_sent = False
-                async for line in resp.aiter_lines():
+                async for line in _sse_lines(resp):
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
                         u = usage or {}
-                        queue.put_nowait(("done", {"usage": {"input_tokens": int(u.get("prompt_tokens") or 0),
+                        queue.put_nowait((protocol.DONE, {"usage": {"input_tokens": int(u.get("prompt_tokens") or 0),
                                                              "output_tokens": int(u.get("completion_tokens") or 0)}}))
                         return
                     try:
@@ -267,7 +291,7 @@ class OpenClawRuntime:
                     if chunk.get("error"):
                         err = chunk["error"]
                         detail = err.get("message") if isinstance(err, dict) else str(err)
-                        queue.put_nowait(("error", {"title": "Agent run failed", "detail": str(detail)[:500]}))
+                        queue.put_nowait((protocol.ERROR, {"title": "Agent run failed", "detail": str(detail)[:500]}))
                         return
                     if not run_id_sent and chunk.get("id"):
                         queue.put_nowait(("run_id", chunk["id"]))
@@ -277,9 +301,9 @@ class OpenClawRuntime:
                     for choice in chunk.get("choices") or []:
                         text = (choice.get("delta") or {}).get("content")
                         if text:
-                            queue.put_nowait(("token", text))
-            queue.put_nowait(("error", {"title": "Agent stream ended early",
+                            queue.put_nowait((protocol.TOKEN, text))
+            queue.put_nowait((protocol.ERROR, {"title": "Agent stream ended early",
                                         "detail": "OpenClaw closed the stream before [DONE]"}))
         except (httpx.HTTPError, RuntimeError, OSError) as exc:
-            queue.put_nowait(("error", {"title": "Agent runtime unavailable",
+            queue.put_nowait((protocol.ERROR, {"title": "Agent runtime unavailable",
                                         "detail": f"{type(exc).__name__}: {exc}"[:500]}))

@@ -1,0 +1,76 @@
+"""What relays pass around, and the errors a send can end in.
+
+    InboxRecord   one inbound update as intake records it (relay, platform id, external chat, payload)
+    Incoming      one message as the processing job reads it: who, which chat, the text, where to reply
+
+Sending fails in one of these ways (what `outbox` acts on):
+
+    RelaySendError
+    ├── RateLimited     the platform said "slow down"; `retry_after` seconds (its own figure when it gave one)
+    ├── OutsideWindow   WhatsApp: the 24-hour customer-service window is closed for free-form messages
+    └── SendRefused     anything else the platform refused; `retryable` for its 5xx and network failures
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Relay = Literal["telegram", "whatsapp", "slack", "discord"]
+RELAYS: tuple[Relay, ...] = ("telegram", "whatsapp", "slack", "discord")
+
+# `link <token>`, `/link <token>` and Telegram's deep-link `/start <token>` (tokens are base64url).
+_LINK = re.compile(r"^\s*/?(?:link|start)(?:@\w+)?\s+([A-Za-z0-9_-]{16,64})\s*$", re.IGNORECASE)
+
+
+def link_token_in(text: str) -> str | None:
+    """The link token a message carries, if it is a link command."""
+    m = _LINK.match(text or "")
+    return m.group(1) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRecord:
+    relay: Relay
+    platform_id: str  # the platform's own id of the update: the dedupe key
+    chat_id: str  # the external chat: the processing job's lock
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    relay: Relay
+    external_user_id: str
+    chat_id: str  # our key of the external chat (one agent session per chat)
+    text: str
+    sent_at: float | None = None  # unix seconds, as the platform stamped the message
+    reply_to: dict[str, Any] = field(default_factory=dict)  # platform addressing for the answer
+    name: str = ""  # the sender's display name, for the session title
+
+    @property
+    def link_token(self) -> str | None:
+        return link_token_in(self.text)
+
+
+class RelaySendError(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class RateLimited(RelaySendError):
+    def __init__(self, retry_after: float, detail: str = "rate limited") -> None:
+        super().__init__(f"{detail} (retry after {retry_after:g} s)")
+        self.retry_after = max(0.0, float(retry_after))
+
+
+class OutsideWindow(RelaySendError):
+    pass
+
+
+class SendRefused(RelaySendError):
+    def __init__(self, detail: str, *, retryable: bool = False, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.retryable = retryable
+        self.status = status

@@ -1,0 +1,28 @@
+"""A deleted account's access tokens stop working at once.
+
+Supabase access tokens are self-contained: one minted before `DELETE /api/me` stays valid until it
+expires (up to an hour). So every request that arrives with a valid token is also checked against the
+profile's `deleted_at` — one indexed primary-key read. Without a database configured (unit tests of
+the web layer) there are no accounts, deleted or not, and nothing is checked.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.problems import unauthorized
+
+if TYPE_CHECKING:
+    from shared.auth import User
+
+
+def refuse_deleted(user: User) -> None:
+    from shared.config import get_settings
+    from shared.data import get_db
+
+    if not get_settings().DATABASE_URL:
+        return
+    with get_db().service() as tx:
+        deleted = tx.scalar("account_is_deleted", user_id=user.id)
+    if deleted:
+        raise unauthorized("This account has been deleted.")

@@ -1,0 +1,111 @@
+"""Before every model call: credits, then spend caps — refused calls never reach the provider; calls
+outside turns settle hourly; the proxy is rate-limited per instance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from shared.config import overridden
+from tests.support.billing_helpers import assert_ledger_matches_balance, balance, ledger, set_credits
+from tests.support.harness import assert_problem
+from tests.support.llm_proxy import chat, messages, model_calls, proxied
+
+
+def _notices(db, user_id):
+    with db.service() as tx:
+        return tx.sql("select kind, data from notifications where user_id = %(u)s and kind = 'spend_cap'",
+                      {"u": user_id}).fetchall()
+
+
+def test_a_spend_cap_is_enforced_before_the_call_and_raising_it_resumes(client, db, user, provider):
+    p = proxied(db, user)
+    url = f"/api/instances/{p.instance_id}"
+    resp = client.patch(url, token=user.token, json_body={"spend_cap": {"hourly": 0, "daily": 500}})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json()["spend_cap"] == {"hourly": 0, "daily": 500}
+    seen = len(provider.requests)
+    for call in (chat, messages, chat):
+        refused = call(client, p.token)
+        body = assert_problem(refused, 429)
+        assert body["error"]["code"] == "spend_cap_exceeded" and "hourly spend cap of 0" in body["error"]["message"]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    assert len(provider.requests) == seen  # the provider never heard of them
+    notices = _notices(db, user.id)
+    assert len(notices) == 1 and notices[0]["data"]["window"] == "hourly"  # once per cap and window
+
+    assert client.patch(url, token=user.token, json_body={"spend_cap": {"hourly": 1000}}).status_code == 200
+    assert chat(client, p.token).status_code == 200
+    assert len(model_calls(db, p.instance_id)) == 1
+    # Back to the plan's defaults.
+    assert client.patch(url, token=user.token, json_body={"spend_cap": None}).get_json()["spend_cap"] == {
+        "hourly": None, "daily": None}
+
+
+def test_a_cap_counts_what_was_spent_in_its_window(client, db, user, provider):
+    p = proxied(db, user)
+    set_credits(db, user.id, subscription=1000)
+    assert chat(client, p.token, model="claude-opus-4-1").status_code == 200  # ~0.2 credits of list price
+    client.patch(f"/api/instances/{p.instance_id}", token=user.token, json_body={"spend_cap": {"hourly": 100000, "daily": 1}})
+    with db.service() as tx:  # pretend the first call was a big one (~195 credits)
+        tx.sql("update usage_events set input_tokens = 100000 where instance_id = %(i)s", {"i": p.instance_id})
+    body = assert_problem(chat(client, p.token), 429)
+    assert "daily spend cap of 1" in body["error"]["message"]
+    # Unpaid, it also counts against the credits: 1000 cover it, 100 do not.
+    client.patch(f"/api/instances/{p.instance_id}", token=user.token, json_body={"spend_cap": {"daily": 100000}})
+    set_credits(db, user.id, subscription=100)
+    assert_problem(chat(client, p.token), 402)
+
+
+def test_out_of_credits_is_the_same_refusal_and_no_provider_call(client, db, user, provider):
+    p = proxied(db, user)
+    set_credits(db, user.id, subscription=0)
+    seen = len(provider.requests)
+    body = assert_problem(chat(client, p.token), 402)
+    assert body["error"]["code"] == "insufficient_credits"
+    assert_problem(messages(client, p.token, stream=True), 402)
+    assert len(provider.requests) == seen and model_calls(db, p.instance_id) == []
+    set_credits(db, user.id, subscription=10)
+    assert chat(client, p.token).status_code == 200
+
+
+def test_a_heartbeat_outside_any_turn_is_metered_and_settled_hourly(client, db, user, provider):
+    from shared.billing.pricing import price_table
+    from shared.llm.hourly import settle_model_calls
+
+    p = proxied(db, user)
+    set_credits(db, user.id, subscription=100)
+    for _ in range(2):
+        assert chat(client, p.token, model="claude-opus-4-1", text="HEARTBEAT" * 200).status_code == 200
+    calls = model_calls(db, p.instance_id)
+    assert [(c["turn_id"], c["settles_with"], c["hour_settled_at"]) for c in calls] == [(None, "hour", None)] * 2
+    expected = price_table().metered_credits([{"model": "claude-opus-4-1",
+                                               "input_tokens": sum(c["input_tokens"] for c in calls),
+                                               "output_tokens": sum(c["output_tokens"] for c in calls),
+                                               "compute_seconds": 0}])
+    assert expected >= 1
+
+    # Before the hour is over nothing is due; after it, one debit for the user's calls.
+    settle_model_calls()
+    assert all(c["hour_settled_at"] is None for c in model_calls(db, p.instance_id))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    settle_model_calls(now=later)
+    debits = [e for e in ledger(db, user.id) if e["idempotency_key"].startswith(f"llm-hour:{user.id}:")]
+    assert len(debits) == 1
+    assert -(debits[0]["subscription_delta"] + debits[0]["topup_delta"]) == expected
+    assert debits[0]["reference"]["calls"] == 2
+    assert all(c["hour_settled_at"] is not None for c in model_calls(db, p.instance_id))
+    assert balance(db, user.id)["subscription_credits"] == 100 - expected
+    # A rerun finds nothing left.
+    settle_model_calls(now=later)
+    assert len([e for e in ledger(db, user.id) if e["idempotency_key"].startswith("llm-hour:")]) == 1
+    assert_ledger_matches_balance(db, user.id)
+
+
+def test_the_proxy_is_rate_limited_per_instance_with_retry_after(client, db, user, make_user, provider):
+    mine, other = proxied(db, user), proxied(db, make_user())
+    with overridden({"RATE_LIMITS": '{"llm-proxy": {"limit": 2, "window_s": 3600}}'}):
+        assert [chat(client, mine.token).status_code for _ in range(2)] == [200, 200]
+        limited = chat(client, mine.token)
+        body = assert_problem(limited, 429)
+        assert body["error"]["code"] == "rate_limit_exceeded" and int(limited.headers["Retry-After"]) >= 1
+        assert chat(client, other.token).status_code == 200  # another instance has its own count
