@@ -21,12 +21,12 @@ characters, `allowed_mentions` empty (user text never pings). 429 → `RateLimit
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shared.problems import Problem, unauthorized, unavailable
+from shared.relays import http
 from shared.relays.body import load_body
 from shared.relays.models import InboxRecord, Incoming, RateLimited, SendRefused
 from shared.web.verifiers import Inbound, register
@@ -186,18 +186,6 @@ def resend_safe(payload: dict[str, Any]) -> bool:
     return payload.get("op") in ("edit_original", "channel_message")
 
 
-_http_lock = threading.Lock()
-_http: Any = None
-
-
-def _client() -> Any:
-    global _http
-    import httpx
-
-    with _http_lock:
-        if _http is None:
-            _http = httpx.Client(timeout=httpx.Timeout(20, connect=10), trust_env=False)
-        return _http
 
 
 def _call(method: str, path: str, body: dict[str, Any] | None, *, bot: bool) -> dict[str, Any]:
@@ -213,7 +201,7 @@ def _call(method: str, path: str, body: dict[str, Any] | None, *, bot: bool) -> 
         headers["Authorization"] = f"Bot {s.DISCORD_BOT_TOKEN.get_secret_value()}"
     url = (s.DISCORD_API_BASE or DEFAULT_API_BASE).rstrip("/") + path
     try:
-        resp = _client().request(method, url, json=body, headers=headers)
+        resp = http.client().request(method, url, json=body, headers=headers)
     except httpx.HTTPError as exc:
         raise SendRefused(f"Discord unreachable: {type(exc).__name__}", retryable=True) from None
     try:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shared import logs
 from shared.problems import Problem, forbidden, unauthorized, unavailable
+from shared.relays import http
 from shared.relays.body import load_body
 from shared.relays.models import InboxRecord, Incoming, OutsideWindow, RateLimited, SendRefused
 from shared.web.verifiers import Inbound, register
@@ -175,18 +175,6 @@ def resend_safe(payload: dict[str, Any]) -> bool:
     return False
 
 
-_http_lock = threading.Lock()
-_http: Any = None
-
-
-def _client() -> Any:
-    global _http
-    import httpx
-
-    with _http_lock:
-        if _http is None:
-            _http = httpx.Client(timeout=httpx.Timeout(20, connect=10), trust_env=False)
-        return _http
 
 
 def _post(body: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +187,7 @@ def _post(body: dict[str, Any]) -> dict[str, Any]:
         raise SendRefused("WhatsApp is not configured (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).")
     url = f"{(s.WHATSAPP_API_BASE or DEFAULT_API_BASE).rstrip('/')}/{s.WHATSAPP_PHONE_NUMBER_ID}/messages"
     try:
-        resp = _client().post(url, json=body, headers={"Authorization": f"Bearer {s.WHATSAPP_ACCESS_TOKEN.get_secret_value()}"})
+        resp = http.client().post(url, json=body, headers={"Authorization": f"Bearer {s.WHATSAPP_ACCESS_TOKEN.get_secret_value()}"})
     except httpx.HTTPError as exc:
         raise SendRefused(f"WhatsApp unreachable: {type(exc).__name__}", retryable=True) from None
     try:
