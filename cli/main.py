@@ -57,6 +57,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return run(concurrency=args.concurrency, queues=args.queue or None)
 
 
+def _cmd_admin(args: argparse.Namespace) -> int:
+    from cli.admin import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="openagents", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--queue", action="append", metavar="NAME",
                         help="only this queue (repeatable; default: every queue)")
     worker.set_defaults(func=_cmd_worker)
+
+    admin = sub.add_parser("admin", help="operator actions (each one audited)")
+    from cli.admin import add_arguments
+
+    add_arguments(admin)
+    admin.set_defaults(func=_cmd_admin)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -80,6 +80,7 @@ def _banner(port: int, started: list[str]) -> str:
         "OpenAgents is running locally:",
         *[f"  {s}" for s in started],
         f"  API + functions   {base}  (health: {base}/api/health, docs: {base}/api/openapi.json)",
+        f"  Console           {base}/  (web console: sign in, hire, chat, credits)",
         "",
         "Sign in (dev mode mints a Supabase-shaped token):",
         f"  curl -s -X POST {base}/api/dev/sign-in -H 'Content-Type: application/json' \\",

@@ -5,6 +5,8 @@ LISTEN/NOTIFY does not pass Supabase's transaction pooler)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
@@ -15,6 +17,7 @@ from procrastinate.tasks import Task
 from psycopg_pool import AsyncConnectionPool
 
 from shared.jobs import JobSpec
+from shared.metrics import JobTimer
 from shared.schedules import SCHEDULES, WORKER_SCHEDULES
 
 P = ParamSpec("P")
@@ -62,7 +65,28 @@ def task(spec: JobSpec, *, retry: RetryValue = False, pass_context: bool = False
     the arguments are set by `shared.jobs.defer`."""
     options: dict[str, Any] = {"name": spec.name, "queue": spec.queue, "priority": spec.priority,
                                "lock": spec.fixed_lock, "queueing_lock": spec.fixed_queueing_lock, "retry": retry}
-    return app.task(pass_context=True, **options) if pass_context else app.task(**options)
+    register = app.task(pass_context=True, **options) if pass_context else app.task(**options)
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        return register(_timed(spec.name, fn))
+
+    return decorate
+
+
+def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` recording its run time and failures in the worker's metrics (shared.metrics)."""
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            with JobTimer(name):
+                return await fn(*args, **kwargs)
+        return run_async
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with JobTimer(name):
+            return fn(*args, **kwargs)
+    return run
 
 
 def periodic(name: str) -> Callable[[Task[P, R, Concatenate[int, procrastinate_periodic.Args]]],

@@ -18,6 +18,10 @@ def run(concurrency: int = 4, *, wait: bool = True, queues: list[str] | None = N
     from jobs.maintenance import recover_stalled_jobs
 
     logging.getLogger("openagents.worker").info("worker starting (concurrency=%s)", concurrency)
+    if settings.METRICS_PORT:
+        from shared import metrics
+
+        metrics.serve(settings.METRICS_PORT)
 
     async def work() -> None:
         # One open app (its async pool from DATABASE_DIRECT_URL/DATABASE_URL) for both: opening it

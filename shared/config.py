@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # Credits a turn holds for its metered usage on top of the agent's price (the "+1" of the 402 rule).
     BILLING_HOLD_METERED_CREDITS: int = Field(default=1, ge=1, le=10000)
     MAX_BODY_BYTES: int = Field(default=1 << 20, description="request body limit for JSON routes")
+    # Long-lived processes (workers, the Discord bot) serve /metrics on this port over Fly's private
+    # network (shared/metrics.py serve); unset: no metrics listener.
+    METRICS_PORT: int | None = Field(default=None, ge=1, le=65535)
     # Rate limits (shared/ratelimit.py): JSON `{"<limit name>": {"limit": n, "window_s": s}}` overriding
     # the defaults declared on the routes (`chat`, `hire`, `keys`, `dev-sign-in`, `llm-proxy`, …);
     # a limit of 0 switches one off.

@@ -17,6 +17,10 @@ def main() -> int:
     if settings.DISCORD_BOT_TOKEN is None or not settings.DATABASE_URL:
         print("DISCORD_BOT_TOKEN and DATABASE_URL are required", file=sys.stderr)
         return 2
+    if settings.METRICS_PORT:
+        from shared import metrics
+
+        metrics.serve(settings.METRICS_PORT)
     return asyncio.run(supervise(settings.DISCORD_BOT_TOKEN.get_secret_value()))
 
 

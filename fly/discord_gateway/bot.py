@@ -18,6 +18,7 @@ import discord
 
 from fly.discord_gateway import handler
 from fly.discord_gateway.policy import Decision, ReconnectPolicy
+from shared import metrics
 from shared.relays.models import InboxRecord
 
 log = logging.getLogger("openagents.discord_gateway")
@@ -47,6 +48,7 @@ class RelayBot(discord.Client):
 
     async def on_ready(self) -> None:
         self.policy.on_ready()
+        metrics.DISCORD_EVENTS.inc("ready")
         log.info("discord gateway ready as %s", self.user)
 
     async def on_message(self, message: discord.Message) -> None:
@@ -58,6 +60,7 @@ class RelayBot(discord.Client):
         rec = handler.to_record(message, self.user.id)
         if rec is not None:
             await asyncio.to_thread(self.record, [rec])
+            metrics.DISCORD_EVENTS.inc("message_relayed")
         return rec
 
 
@@ -89,6 +92,7 @@ async def supervise(token: str, *, policy: ReconnectPolicy | None = None, record
             has_session = bot.ws is not None and getattr(bot.ws, "session_id", None) is not None
             await bot.close()
         decision = decide(policy, error, has_session=has_session)
+        metrics.DISCORD_EVENTS.inc(f"disconnect_{decision.action}")
         log.warning("discord gateway connection ended (%s): %s in %.1f s", decision.reason, decision.action,
                     decision.delay_s)
         if decision.action == "stop":

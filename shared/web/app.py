@@ -10,7 +10,7 @@ import uuid
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from shared import logs
+from shared import logs, metrics
 from shared.problems import Problem
 from shared.web.guard import ProblemGuard
 from shared.web.routes import RequestContext, Router
@@ -106,8 +106,12 @@ def create_app(import_name: str, routers: list[Router]) -> Flask:
         resp.headers["X-Content-Type-Options"] = "nosniff"
         ctx: RequestContext | None = getattr(g, "ctx", None)
         user = ctx.signed_in if ctx is not None else None
+        ms = g.timer.ms if hasattr(g, "timer") else None
         logs.log(log, logging.INFO, "request", method=request.method, path=request.path, status=resp.status_code,
-                 ms=g.timer.ms if hasattr(g, "timer") else None, user_id=user.id if user is not None else None)
+                 ms=ms, user_id=user.id if user is not None else None)
+        # By the rule, not the path: one series per route however many ids pass through it.
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.record_request(rule, request.method, resp.status_code, (ms or 0.0) / 1000)
         return resp
 
     @app.teardown_request

@@ -119,3 +119,4 @@ class BearerSecret:
 
 
 CRON = register(BearerSecret("cron", "CRON_SECRET", "Cron calls need `Authorization: Bearer $CRON_SECRET`."))
+METRICS = register(BearerSecret("metrics", "METRICS_TOKEN", "Metrics scrapes need `Authorization: Bearer $METRICS_TOKEN`."))

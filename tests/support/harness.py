@@ -34,6 +34,7 @@ def _ssh_private_key() -> str:
 CANARIES = {
     "SUPABASE_JWT_SECRET": "canary-jwt-secret-3f9a1c7e5b2d4f6a8c0e",
     "CRON_SECRET": "canary-cron-secret-7d2b9e4f1a3c5e7b9d1f",
+    "METRICS_TOKEN": "canary-metrics-token-6e8a0c2e4f6b8d0a2c",
     "FLY_API_TOKEN": "canary-fly-token-5a8c1e3f7b9d2f4a6c8e",
     "STRIPE_SECRET_KEY": "sk_test_canary5b7d9f1a3c5e7a9b1d3f5",
     "STRIPE_WEBHOOK_SECRET": "whsec_canary2c4e6a8b0d2f4a6c8e0b2d",

@@ -1,0 +1,42 @@
+// Shared by every console page: the JSON API with the page's bearer token, and small DOM helpers.
+
+/** The signed-in user's access token, embedded by the server (the session cookie itself is HttpOnly). */
+export function token() {
+  const meta = document.querySelector('meta[name="oa-token"]');
+  return meta ? meta.content : null;
+}
+
+/** A problem+json answer (or a network failure) as an Error with a readable message. */
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `The request failed (${status}).`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+export async function api(path, { method = 'GET', body, headers = {}, signal } = {}) {
+  const h = { Accept: 'application/json', ...headers };
+  const t = token();
+  if (t) h.Authorization = `Bearer ${t}`;
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  const resp = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  if (!resp.ok) {
+    let problem = null;
+    try { problem = await resp.json(); } catch { /* not JSON */ }
+    throw new ApiError(resp.status, problem);
+  }
+  return resp.status === 204 ? null : resp.json();
+}
+
+/** Builds an element; children are nodes or strings (strings become text, never HTML). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k === 'class') node.className = v;
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) node.append(typeof c === 'string' ? document.createTextNode(c) : c);
+  return node;
+}
