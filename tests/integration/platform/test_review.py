@@ -153,7 +153,7 @@ def test_rejected_version_is_fixed_by_replacing_it(client: Any, creator: Any, ad
 
 def test_secrets_are_rejected_at_submit_and_can_be_appealed(client: Any, creator: Any, admin: Any) -> None:
     s = slug()
-    files = agent_files(s, extra={"workspace/KEYS.md": "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"})
+    files = agent_files(s, extra={"workspace/KEYS.md": "-----BEGIN " "RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"})
     result = _submit(client, creator, files, s)
     assert result["status"] == "rejected"
     assert [(f["rule"], f["file"], f["line"]) for f in result["findings"]] == [("secret-private-key", "workspace/KEYS.md", 1)]

@@ -61,9 +61,9 @@ CASES: dict[str, tuple[Sample, Sample]] = {
     "secret-api-key": (
         Sample("workspace/TOOLS.md", f"# Tools\n\nStripe key: {STRIPE_LIKE}\n", {}, "Stripe key"),
         Sample("workspace/TOOLS.md", "# Tools\n\nStripe key: read STRIPE_API_KEY from the environment "
-                                     "(looks like sk_live_xxxxxxxxxxxxxxxxxxxx).\n", {})),
+                                     "(looks like sk_" "live_xxxxxxxxxxxxxxxxxxxx).\n", {})),
     "secret-private-key": (
-        Sample(f"{SKILL}/deploy.pem", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+        Sample(f"{SKILL}/deploy.pem", "-----BEGIN " "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
                                       "-----END OPENSSH PRIVATE KEY-----\n", {}, "BEGIN OPENSSH"),
         Sample(f"{SKILL}/deploy.pub", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n", {})),
     "obfuscated-blob": (
