@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from devstack.emulators.loopback import LoopbackServer
+from devstack.emulators.loopback import LoopbackFake, LoopbackServer
 
 GUILD = "1200000000000000001"
 
@@ -145,24 +145,13 @@ def create_app(state: DiscordState) -> Starlette:
     ])
 
 
-class DiscordFake:
+class DiscordFake(LoopbackFake):
     def __init__(self, *, application_id: str, bot_token: str, private_key_hex: str | None = None,
                  port: int = 0) -> None:
         key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private_key_hex)) if private_key_hex \
             else Ed25519PrivateKey.generate()
         self.state = DiscordState(application_id, bot_token, key)
         self.server = LoopbackServer(create_app(self.state), name="discord-fake", port=port)
-
-    def start(self) -> DiscordFake:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     @property
     def public_key_hex(self) -> str:

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from devstack.emulators.loopback import LoopbackServer
+from devstack.emulators.loopback import LoopbackFake, LoopbackServer
 
 TEAM = "T0OPENAGNT"
 BOT_USER = "U0BOTUSER1"
@@ -134,21 +134,10 @@ async def _post_async(state: SlackState, url: str | None, body: bytes, ctype: st
     return resp.status_code
 
 
-class SlackFake:
+class SlackFake(LoopbackFake):
     def __init__(self, *, token: str, signing_secret: str, port: int = 0) -> None:
         self.state = SlackState(token, signing_secret)
         self.server = LoopbackServer(create_app(self.state), name="slack-fake", port=port)
-
-    def start(self) -> SlackFake:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def _post(self, url: str | None, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> httpx.Response:
         assert url, "no delivery URL set"

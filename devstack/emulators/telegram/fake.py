@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from devstack.emulators.loopback import LoopbackServer
+from devstack.emulators.loopback import LoopbackFake, LoopbackServer
 
 BOT_ID = 7000000001
 MAX_TEXT = 4096
@@ -212,28 +212,11 @@ async def _deliver_async(state: TelegramState, update: dict[str, Any]) -> int | 
     return resp.status_code
 
 
-class TelegramFake:
+class TelegramFake(LoopbackFake):
     def __init__(self, *, token: str, username: str = "openagents_dev_bot", webhook_url: str | None = None,
                  secret: str | None = None, port: int = 0) -> None:
         self.state = TelegramState(token, username, webhook_url, secret)
         self.server = LoopbackServer(create_app(self.state), name="telegram-fake", port=port)
-
-    def start(self) -> TelegramFake:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> TelegramFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def deliver(self, update: dict[str, Any]) -> int:
         """Posts an Update to the webhook as Telegram does; the webhook's HTTP status."""

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from devstack.emulators.loopback import LoopbackServer
+from devstack.emulators.loopback import LoopbackFake, LoopbackServer
 
 WABA_ID = "102290129340398"
 DISPLAY_NUMBER = "15550783881"
@@ -96,21 +96,10 @@ def create_app(state: WhatsAppState) -> Starlette:
                              Route("/_fake/sent", sent, methods=["GET"])])
 
 
-class WhatsAppFake:
+class WhatsAppFake(LoopbackFake):
     def __init__(self, *, token: str, app_secret: str, phone_number_id: str, port: int = 0) -> None:
         self.state = WhatsAppState(token, app_secret, phone_number_id)
         self.server = LoopbackServer(create_app(self.state), name="whatsapp-fake", port=port)
-
-    def start(self) -> WhatsAppFake:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def signature(self, body: bytes) -> str:
         return "sha256=" + hmac.new(self.state.app_secret.encode(), body, hashlib.sha256).hexdigest()
