@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     SKILL_SIGNING_PUBLIC_KEYS: str | None = None
     STRIPE_SECRET_KEY: SecretStr | None = None
     STRIPE_WEBHOOK_SECRET: SecretStr | None = None
+    # The Connect endpoint's own signing secret (events of connected accounts); optional.
+    STRIPE_CONNECT_WEBHOOK_SECRET: SecretStr | None = None
     STRIPE_API_BASE: str | None = None
     TELEGRAM_BOT_TOKEN: SecretStr | None = None
     TELEGRAM_BOT_USERNAME: str | None = None

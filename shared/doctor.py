@@ -58,6 +58,10 @@ NEEDS: tuple[Need, ...] = (
          dev="`openagents dev` runs the Stripe fake"),
     Need("Stripe webhook", ("STRIPE_WEBHOOK_SECRET",), "feature",
          "Stripe's events are refused, so payments never arrive as credits"),
+    Need("Stripe Connect webhook", ("STRIPE_CONNECT_WEBHOOK_SECRET",), "feature",
+         "events of creators' connected accounts (account.updated) are refused, so payout status is only "
+         "refreshed when the platform endpoint sees a change (docs/deploy.md §Stripe)",
+         dev="the Stripe fake signs every event with STRIPE_WEBHOOK_SECRET"),
     Need("Stripe prices", ("STRIPE_PRICES",), "feature",
          "checkout has no Stripe Price for any plan or top-up, so nothing can be bought (docs/deploy.md §Stripe)",
          dev="`openagents dev` creates the products and prices in the Stripe fake"),

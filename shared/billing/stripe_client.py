@@ -61,8 +61,12 @@ def stripe_client() -> stripe.StripeClient:
     return client
 
 
-def webhook_secret() -> str | None:
+def webhook_secrets() -> tuple[str, ...]:
+    """The signing secrets an event may be signed with: the platform endpoint's, then the Connect
+    endpoint's (Stripe signs events of connected accounts, such as a creator's `account.updated`,
+    with the secret of the endpoint made with `connect=true`, which is a different one)."""
     from shared.config import get_settings
 
-    secret = get_settings().STRIPE_WEBHOOK_SECRET
-    return secret.get_secret_value() if secret and secret.get_secret_value() else None
+    s = get_settings()
+    found = (s.STRIPE_WEBHOOK_SECRET, s.STRIPE_CONNECT_WEBHOOK_SECRET)
+    return tuple(v.get_secret_value() for v in found if v is not None and v.get_secret_value())

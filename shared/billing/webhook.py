@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared import jobs, logs
-from shared.billing.stripe_client import webhook_secret
+from shared.billing.stripe_client import webhook_secrets
 from shared.data import get_db
 from shared.problems import Problem, bad_request, unavailable
 from shared.web.inputs import load_json
@@ -50,18 +50,21 @@ def check_signature(raw: bytes, signature: str | None) -> None:
     """Returns if and only if `signature` is Stripe's for these exact bytes and recent enough."""
     import stripe
 
-    secret = webhook_secret()
-    if secret is None:
+    secrets = webhook_secrets()
+    if not secrets:
         raise unavailable("Billing is not configured (STRIPE_WEBHOOK_SECRET is not set).",
                           code="billing-not-configured")
     if not signature:
         raise _bad_signature("The Stripe-Signature header is missing.")
-    try:
-        stripe.WebhookSignature.verify_header(raw, signature, secret, tolerance=TOLERANCE_S)
-    except stripe.SignatureVerificationError:
-        raise _bad_signature("The Stripe-Signature does not match, or its timestamp is too old.") from None
-    except UnicodeDecodeError:  # Stripe signs UTF-8 text: these bytes cannot be one of its events
-        raise _malformed() from None
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(raw, signature, secret, tolerance=TOLERANCE_S)
+            return
+        except stripe.SignatureVerificationError:
+            continue
+        except UnicodeDecodeError:  # Stripe signs UTF-8 text: these bytes cannot be one of its events
+            raise _malformed() from None
+    raise _bad_signature("The Stripe-Signature does not match, or its timestamp is too old.")
 
 
 def parse_event(raw: bytes) -> dict[str, Any]:
@@ -93,7 +96,8 @@ class StripeSignature:
     scheme: dict[str, Any] = field(default_factory=lambda: {
         "type": "apiKey", "in": "header", "name": "Stripe-Signature",
         "description": "Stripe's webhook signature `t=<unix time>,v1=<HMAC-SHA256 hex>` with "
-                       "STRIPE_WEBHOOK_SECRET over `<t>.<raw body>`; older than 300 s is refused"})
+                       "STRIPE_WEBHOOK_SECRET (or the Connect endpoint's STRIPE_CONNECT_WEBHOOK_SECRET) over "
+                       "`<t>.<raw body>`; older than 300 s is refused"})
 
     def verify(self, inbound: Inbound) -> None:
         check_signature(inbound.body, inbound.headers.get("Stripe-Signature"))

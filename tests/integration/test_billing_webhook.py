@@ -124,3 +124,28 @@ def test_oversize_chunked_body_is_cut_off_at_the_limit(client, db):
     resp = client.post(PATH, data=body, headers=headers, chunked=True)
     assert resp.status_code == 200 and resp.get_json()["duplicate"] is False
     assert [r["type"] for r in _stored(db, event["id"])] == ["account.updated"]
+
+
+def test_an_event_signed_with_the_connect_endpoints_secret_is_accepted_only_when_that_secret_is_set(client, db,
+                                                                                                     monkeypatch):
+    """Stripe signs connected accounts' events with the Connect endpoint's own secret."""
+    from shared.config import reset_settings
+
+    connect_secret = "whsec_" + "c0" * 24
+    event = _event()
+    body, headers = sign(event, secret=connect_secret)
+    assert_problem(client.post(PATH, data=body, headers=headers), 400)
+    assert _stored(db, event["id"]) == []
+    monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", connect_secret)
+    reset_settings()
+    try:
+        resp = client.post(PATH, data=body, headers=headers)
+        assert resp.status_code == 200 and resp.get_json()["duplicate"] is False
+        # The platform endpoint's secret still works beside it; a stale signature still fails with either.
+        other = _event()
+        assert deliver(client, other).status_code == 200
+        stale_body, stale = sign(_event(), secret=connect_secret, timestamp=int(time.time()) - 3600)
+        assert_problem(client.post(PATH, data=stale_body, headers=stale), 400)
+    finally:
+        monkeypatch.undo()
+        reset_settings()
