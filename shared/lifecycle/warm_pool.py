@@ -21,7 +21,8 @@ succeed is `failed`, and failed units are deleted (resources, token, row).
 
 The refill, under one pool-wide lock (procrastinate's job lock `warm-pool`, plus an advisory lock for
 direct callers):
-1. retires ready units made with another base image or memory size, and those beyond the target
+1. retires ready units made with another base image, memory size or skill signing key list (a unit
+   built before a key rotation lacks the new key), and those beyond the target
    (newest first) — `ready → failed` with `for update skip locked`, so a unit a hire is claiming is
    never retired;
 2. checks each ready unit's machine still exists on Fly (one GET each; a gone one is failed);
@@ -268,13 +269,21 @@ def _broken(fly: FlyClient, unit: dict[str, Any]) -> bool:
     return state not in _USABLE
 
 
-def _insert(cfg: LifecycleConfig) -> dict[str, Any]:
+def keys_digest(cfg: LifecycleConfig) -> str:
+    """A digest of the signing public keys a machine built now gets: a unit built with another list
+    misses a rotated-in key (its skills would fail to verify there), so the refill retires it."""
+    import hashlib
+
+    return hashlib.sha256((machines.signing_public_keys(cfg) or "").encode()).hexdigest()
+
+
+def _insert(cfg: LifecycleConfig, digest: str) -> dict[str, Any]:
     unit_id = str(uuid.uuid4())
     unit = {"id": unit_id, "fly_app": names.pool_app_name(unit_id), "fly_machine_id": None, "fly_volume_id": None,
             "memory_mb": POOL_MEMORY_MB, "gateway_token_secret_id": None}
     with get_db().service() as tx:  # the row exists before anything on Fly, so reconcile never sees a stray app
         tx.scalar("warm_pool_insert", id=unit_id, fly_app=unit["fly_app"], region=cfg.region, image=cfg.image,
-                  memory_mb=POOL_MEMORY_MB)
+                  memory_mb=POOL_MEMORY_MB, keys_digest=digest)
     return unit
 
 
@@ -306,8 +315,9 @@ def refill(target: int | None = None) -> RefillResult:
             result.busy = True
             return result
         memory = machines.machine_memory(POOL_MEMORY_MB)
+        digest = keys_digest(cfg)
         with get_db().service() as tx:
-            retired = tx.all("warm_pool_retire_stale", image=cfg.image, memory_mb=memory)
+            retired = tx.all("warm_pool_retire_stale", image=cfg.image, memory_mb=memory, keys_digest=digest)
             retired += tx.all("warm_pool_retire_surplus", target=size)
             units = tx.all("warm_pool_units")
         result.retired = len(retired)
@@ -326,7 +336,7 @@ def refill(target: int | None = None) -> RefillResult:
                 result.failed += len(lost)
                 doomed += lost
                 result.deleted = sum(1 for u in doomed if _delete(fly, u))
-                builds = resume + [_insert(cfg) for _ in range(max(0, size - len(ready) - len(resume)))]
+                builds = resume + [_insert(cfg, digest) for _ in range(max(0, size - len(ready) - len(resume)))]
                 if builds:
                     with ThreadPoolExecutor(min(BUILD_WORKERS, len(builds))) as pool:
                         outcomes = list(pool.map(lambda u: _build(fly, cfg, u), builds))

@@ -245,8 +245,8 @@ where status in ('creating', 'ready', 'failed') and fly_app = 'oa-pool-' || id::
 order by created_at, id;
 
 -- name: warm_pool_insert
-insert into public.warm_pool (id, fly_app, region, image, memory_mb)
-values (%(id)s, %(fly_app)s, %(region)s, %(image)s, %(memory_mb)s)
+insert into public.warm_pool (id, fly_app, region, image, memory_mb, signing_keys_digest)
+values (%(id)s, %(fly_app)s, %(region)s, %(image)s, %(memory_mb)s, %(keys_digest)s)
 returning id;
 
 -- name: warm_pool_set_gateway_secret
@@ -272,13 +272,14 @@ where id = any(%(ids)s::uuid[]) and status in ('creating', 'ready')
 returning id;
 
 -- name: warm_pool_retire_stale
--- Ready units made with another base image or memory size than hires now want: out of the pool.
--- Rows a claim holds are skipped (and end up claimed).
-update public.warm_pool set status = 'failed', error_message = 'retired: made with another image or memory size'
+-- Ready units made with another base image, memory size or skill signing key list than hires now
+-- want: out of the pool. Rows a claim holds are skipped (and end up claimed).
+update public.warm_pool set status = 'failed',
+  error_message = 'retired: made with another image, memory size or signing key list'
 where id in (
   select id from public.warm_pool
   where status = 'ready' and fly_app = 'oa-pool-' || id::text
-    and (image <> %(image)s or memory_mb <> %(memory_mb)s)
+    and (image <> %(image)s or memory_mb <> %(memory_mb)s or signing_keys_digest <> %(keys_digest)s)
   for update skip locked
 )
 returning id;

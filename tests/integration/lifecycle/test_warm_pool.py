@@ -310,6 +310,31 @@ def test_agent_with_another_memory_size_takes_the_saga(pool, make_user, db):
     assert [u["id"] for u in units(pool.db)] == [unit["id"]]
 
 
+def test_a_unit_built_before_a_signing_key_rotation_is_retired_and_rebuilt_with_the_new_key(pool, db):
+    """A suspended unit's env holds the key list of its build: one missing a rotated-in key would
+    refuse skills signed with it, so the refill replaces it."""
+    import json
+
+    refill(pool)
+    [old] = units(pool.db)
+    key_id = f"rot-{uuid.uuid4().hex[:12]}"
+    public = base64.urlsafe_b64encode(hashlib.sha256(key_id.encode()).digest()).decode().rstrip("=")
+    with db.service() as tx:
+        tx.sql("insert into signing_keys (key_id, public_key, status, retired_at) values (%(k)s, %(p)s, 'retired', now())",
+               {"k": key_id, "p": public})
+    try:
+        refill(pool)
+        [new] = units(pool.db)
+        assert new["id"] != old["id"]
+        assert key_id in json.loads(machine(pool, new["fly_machine_id"])["env"]["SKILL_SIGNING_PUBLIC_KEYS"])
+        assert pool.fly.call(lambda s: old["fly_app"] in s.apps) is False
+        refill(pool)  # same key list: kept
+        assert [u["id"] for u in units(pool.db)] == [new["id"]]
+    finally:
+        with db.service() as tx:
+            tx.sql("delete from signing_keys where key_id = %(k)s", {"k": key_id})
+
+
 # --- bundle push ------------------------------------------------------------------------------------
 
 def test_failed_push_is_retried_and_a_refused_bundle_fails(pool, make_user):
