@@ -101,7 +101,8 @@ def create_project(user: User, body: ProjectInput) -> Project:
 def get_project(user: User, project_id: str) -> ProjectDetail:
     with acting_as(user) as tx:
         project = _project(tx, project_id)
-        rows = tx.all("teams_page", project_id=project_id, after_created=None, after_id=None, limit=TEAMS_IN_PROJECT)
+        rows = tx.all("teams_page", project_id=project_id, team_id=None, after_created=None, after_id=None,
+                      limit=TEAMS_IN_PROJECT)
     return ProjectDetail(**project.model_dump(), teams=[Team.model_validate(r) for r in rows])
 
 
@@ -121,7 +122,7 @@ def delete_project(user: User, project_id: str) -> None:
 # --- teams ------------------------------------------------------------------------------------------
 
 def _team(tx: Tx, team_id: str) -> Team:
-    row = tx.one("team_view", id=team_id)
+    row = tx.one("teams_page", project_id=None, team_id=team_id, after_created=None, after_id=None, limit=1)
     if row is None:
         raise not_found("team")
     return Team.model_validate(row)
@@ -131,7 +132,8 @@ def list_teams(user: User, project_id: str, query: PageQuery) -> Page[Team]:
     after = decode_cursor(query.cursor, ("created_at", "id"))
     with acting_as(user) as tx:
         _project(tx, project_id)
-        rows = tx.all("teams_page", project_id=project_id, after_created=after["created_at"] if after else None,
+        rows = tx.all("teams_page", project_id=project_id, team_id=None,
+                      after_created=after["created_at"] if after else None,
                       after_id=after["id"] if after else None, limit=query.limit + 1)
     return Page[Team](**page_of(rows, query.limit, ("created_at", "id"), Team))
 

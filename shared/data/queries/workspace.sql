@@ -33,7 +33,7 @@ returning id;
 delete from public.projects where id = %(id)s returning id;
 
 -- name: teams_page
--- A project's teams in creation order, each with its instances.
+-- A project's teams in creation order, each with its instances; or one team (team_id, project_id null).
 select t.id, t.project_id, t.name, t.created_at, t.updated_at,
        coalesce((
          select json_agg(x order by x.added_at, x.id)
@@ -45,25 +45,12 @@ select t.id, t.project_id, t.name, t.created_at, t.updated_at,
                where ta.team_id = t.id) x
        ), '[]'::json) as instances
 from public.teams t
-where t.project_id = %(project_id)s
+where (%(project_id)s::uuid is null or t.project_id = %(project_id)s::uuid)
+  and (%(team_id)s::uuid is null or t.id = %(team_id)s::uuid)
   and (%(after_created)s::timestamptz is null
        or (t.created_at, t.id) > (%(after_created)s::timestamptz, %(after_id)s::uuid))
 order by t.created_at, t.id
 limit %(limit)s;
-
--- name: team_view
-select t.id, t.project_id, t.name, t.created_at, t.updated_at,
-       coalesce((
-         select json_agg(x order by x.added_at, x.id)
-         from (select i.id, i.agent_id, a.slug as agent_slug, a.name as agent_name, i.display_name,
-                      i.status::text as status, ta.added_at
-               from public.team_agents ta
-               join public.agent_instances i on i.id = ta.instance_id
-               left join public.agents a on a.id = i.agent_id
-               where ta.team_id = t.id) x
-       ), '[]'::json) as instances
-from public.teams t
-where t.id = %(id)s;
 
 -- name: team_create
 -- The composite foreign key (project_id, owner_id) makes a team belong to its project's owner.
