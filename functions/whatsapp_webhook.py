@@ -23,8 +23,10 @@ def whatsapp_handshake(ctx: RequestContext) -> Response:
 @router.post("/functions/v1/whatsapp-webhook", auth="whatsapp", response=Received, max_body=whatsapp.MAX_BODY,
              errors=(400, 413), rate_limit=ratelimit.RELAY_INTAKE)
 def whatsapp_webhook(ctx: RequestContext) -> Received:
-    """WhatsApp Cloud API notifications (signed `X-Hub-Signature-256`); each message id is handled once."""
-    records = whatsapp.parse_notification(ctx.verified_body)
+    """WhatsApp Cloud API notifications (signed `X-Hub-Signature-256`); each message id is handled once,
+    and the status callbacks of our own replies are kept on their outbox parts."""
+    records, statuses = whatsapp.parse(ctx.verified_body)
+    whatsapp.record_statuses(statuses)
     return Received.of(intake.record(records), len(records))
 
 

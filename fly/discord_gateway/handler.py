@@ -1,9 +1,10 @@
 """Which gateway messages the relay answers, and what intake records for them.
 
 Answered: a direct message, or a guild message that mentions the bot, from a human (never a bot,
-ourselves included: no loops). The bot's mention is removed from the text. The record goes through
-`shared.relays.intake.record` — the same dedupe-and-queue statement as the webhooks — keyed by the
-message id, so a message seen twice (a RESUME replaying events) is answered once.
+ourselves included: no loops). The bot's mention is removed from the text. A message of files or
+stickers only is recorded too (with their count), to be answered "text only, for now". The record
+goes through `shared.relays.intake.record` — the same dedupe-and-queue statement as the webhooks —
+keyed by the message id, so a message seen twice (a RESUME replaying events) is answered once.
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ def to_payload(message: Any, bot_user_id: int) -> dict[str, Any] | None:
     if not (is_dm or mentioned):
         return None
     content = _mention(bot_user_id).sub("", message.content or "").strip()
-    if not content:
+    files = len(getattr(message, "attachments", None) or []) + len(getattr(message, "stickers", None) or [])
+    if not content and not files:
         return None
-    return {
+    payload: dict[str, Any] = {
         "id": str(message.id), "channel_id": str(message.channel.id),
         "guild_id": str(message.guild.id) if message.guild is not None else None,
         "author": {"id": str(author.id), "username": author.name, "global_name": getattr(author, "global_name", None),
                    "bot": False},
         "content": content,
     }
+    if not content:  # only files or stickers: the job answers "text only" (no agent turn)
+        payload["attachments"] = files
+    return payload
 
 
 def to_record(message: Any, bot_user_id: int) -> InboxRecord | None:

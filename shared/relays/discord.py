@@ -11,7 +11,8 @@ Intake (`functions/discord_interactions.py`):
     (deferred update), autocomplete → 8 with no choices: acknowledged, nothing stored.
 
 Commands: `/ask message:<text>` (any command with a `message` option) and `/link token:<token>`.
-Gateway messages (DMs and @mentions, recorded by message id) arrive as `{"source": "gateway", "message"}`.
+Gateway messages (DMs and @mentions, recorded by message id) arrive as `{"source": "gateway", "message"}`;
+one of files or stickers only (`attachments`: their count) is answered "text only, for now".
 
 Sending: an interaction's first part edits the deferred reply (`PATCH …/messages/@original`,
 idempotent), later parts are follow-ups; gateway replies are channel messages with a `nonce` and
@@ -22,6 +23,7 @@ characters, `allowed_mentions` empty (user text never pings). 429 → `RateLimit
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -142,11 +144,12 @@ def incoming(payload: dict[str, Any]) -> Incoming | None:
         m = payload.get("message") or {}
         author = m.get("author") or {}
         text = str(m.get("content", "")).strip()
-        if not text or author.get("bot"):
+        unsupported = "attachment" if not text and m.get("attachments") else None
+        if not (text or unsupported) or author.get("bot"):
             return None
         return Incoming(RELAY, str(author["id"]), str(m["channel_id"]), text, sent_at=time.time(),
                         reply_to={"channel_id": str(m["channel_id"]), "message_id": str(m["id"])},
-                        name=str(author.get("global_name") or author.get("username") or ""))
+                        name=str(author.get("global_name") or author.get("username") or ""), unsupported=unsupported)
     body = payload.get("interaction") or {}
     data = body.get("data") or {}
     opts = _options(data)
@@ -188,7 +191,8 @@ def resend_safe(payload: dict[str, Any]) -> bool:
 
 
 
-def _call(method: str, path: str, body: dict[str, Any] | None, *, bot: bool) -> dict[str, Any]:
+def _prepared(method: str, path: str, body: dict[str, Any] | None, *, bot: bool) -> Callable[[], dict[str, Any]]:
+    """The request built (URL, headers, JSON) on the shared client; the returned call is the exchange."""
     import httpx
 
     from shared.config import get_settings
@@ -200,10 +204,21 @@ def _call(method: str, path: str, body: dict[str, Any] | None, *, bot: bool) -> 
             raise SendRefused("Discord is not configured (DISCORD_BOT_TOKEN is not set).")
         headers["Authorization"] = f"Bot {s.DISCORD_BOT_TOKEN.get_secret_value()}"
     url = (s.DISCORD_API_BASE or DEFAULT_API_BASE).rstrip("/") + path
-    try:
-        resp = http.client().request(method, url, json=body, headers=headers)
-    except httpx.HTTPError as exc:
-        raise SendRefused(f"Discord unreachable: {type(exc).__name__}", retryable=True) from None
+    client = http.client()
+    request = client.build_request(method, url, json=body, headers=headers)
+
+    def send() -> dict[str, Any]:
+        try:
+            resp = client.send(request)
+        except httpx.HTTPError as exc:
+            # Re-sending is safe here either way (`resend_safe`): the retry settles a maybe-sent part.
+            raise SendRefused(f"Discord unreachable: {type(exc).__name__}", retryable=True) from None
+        return _answer(resp)
+
+    return send
+
+
+def _answer(resp: Any) -> dict[str, Any]:
     try:
         data = resp.json() if resp.content else {}
     except ValueError:
@@ -221,26 +236,37 @@ def _call(method: str, path: str, body: dict[str, Any] | None, *, bot: bool) -> 
     return data if isinstance(data, dict) else {}
 
 
-def deliver(payload: dict[str, Any]) -> dict[str, Any]:
+def prepare(payload: dict[str, Any], key: str = "") -> Callable[[], dict[str, Any]]:
+    """One stored operation's request; the returned call makes it and gives the message id. (Discord
+    deduplicates by the stored nonce or the edit itself, so `key` is not needed.)"""
     body = {k: v for k, v in payload.items() if k in ("content", "allowed_mentions", "nonce", "enforce_nonce",
                                                       "message_reference")}
     op = payload.get("op")
     if op == "edit_original":
-        data = _call("PATCH", f"/webhooks/{payload['application_id']}/{payload['token']}/messages/@original", body,
-                     bot=False)
+        send = _prepared("PATCH", f"/webhooks/{payload['application_id']}/{payload['token']}/messages/@original",
+                         body, bot=False)
     elif op == "followup":
-        data = _call("POST", f"/webhooks/{payload['application_id']}/{payload['token']}?wait=true", body, bot=False)
+        send = _prepared("POST", f"/webhooks/{payload['application_id']}/{payload['token']}?wait=true", body,
+                         bot=False)
     elif op == "channel_message":
-        data = _call("POST", f"/channels/{payload['channel_id']}/messages", body, bot=True)
+        send = _prepared("POST", f"/channels/{payload['channel_id']}/messages", body, bot=True)
     else:
         raise SendRefused(f"unknown Discord operation {op!r}")
-    return {"id": data.get("id")}
+
+    def sent() -> dict[str, Any]:
+        return {"id": send().get("id")}
+
+    return sent
+
+
+def deliver(payload: dict[str, Any]) -> dict[str, Any]:
+    return prepare(payload)()
 
 
 def typing(msg: Incoming) -> None:
     if "channel_id" in msg.reply_to:  # an interaction's deferred reply already shows "thinking…"
-        _call("POST", f"/channels/{msg.reply_to['channel_id']}/typing", None, bot=True)
+        _prepared("POST", f"/channels/{msg.reply_to['channel_id']}/typing", None, bot=True)()
 
 
 __all__ = ["ED25519_SIGNATURE", "LIMIT", "RELAY", "deliver", "gateway_record", "incoming", "outgoing",
-           "parse_interaction", "resend_safe", "typing"]
+           "parse_interaction", "prepare", "resend_safe", "typing"]

@@ -22,3 +22,11 @@ def client() -> httpx.Client:
         if _client is None:
             _client = httpx.Client(timeout=httpx.Timeout(20, connect=10), trust_env=False)
         return _client
+
+
+def never_sent(exc: Exception) -> bool:
+    """Whether an httpx failure came before the request could reach the server (no connection, no
+    free connection): only then is trying again sure not to send twice."""
+    import httpx
+
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol)

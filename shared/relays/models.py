@@ -7,8 +7,10 @@ Sending fails in one of these ways (what `outbox` acts on):
 
     RelaySendError
     ├── RateLimited     the platform said "slow down"; `retry_after` seconds (its own figure when it gave one)
+    │   └── StatusPending   a part in doubt whose fate the platform has not told yet: look again later
     ├── OutsideWindow   WhatsApp: the 24-hour customer-service window is closed for free-form messages
-    └── SendRefused     anything else the platform refused; `retryable` for its 5xx and network failures
+    └── SendRefused     anything else the platform refused; `retryable` for its 5xx and network failures,
+                        `maybe_sent` when the request may have arrived all the same (the part stays in doubt)
 """
 
 from __future__ import annotations
@@ -47,10 +49,32 @@ class Incoming:
     sent_at: float | None = None  # unix seconds, as the platform stamped the message
     reply_to: dict[str, Any] = field(default_factory=dict)  # platform addressing for the answer
     name: str = ""  # the sender's display name, for the session title
+    unsupported: str | None = None  # a message the agent cannot read (a photo, a voice note …): what it is
 
     @property
     def link_token(self) -> str | None:
         return link_token_in(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Doubt:
+    """A part found `sending`: what the outbox knows of the send that may or may not have happened."""
+
+    key: str  # the part's idempotency key, sent along where the platform carries one back
+    payload: dict[str, Any]
+    started_at: float | None  # unix seconds, when `sending` was committed
+    platform_status: str | None = None  # WhatsApp: the latest status webhook for the key
+    platform_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a platform says of a part in doubt: `sent` (found; `answer` as a send would give it),
+    `resend` (it never arrived, or the platform deduplicates), or `unknown` (nobody can tell)."""
+
+    outcome: Literal["sent", "resend", "unknown"]
+    answer: dict[str, Any] = field(default_factory=dict)
+    why: str = ""
 
 
 class RelaySendError(Exception):
@@ -65,12 +89,23 @@ class RateLimited(RelaySendError):
         self.retry_after = max(0.0, float(retry_after))
 
 
+class StatusPending(RateLimited):
+    """Not a refusal: the platform reports a send's fate asynchronously (WhatsApp's status webhooks)
+    and it has not yet; the job runs again after `retry_after` (its retry strategy treats it as a
+    rate limit)."""
+
+
 class OutsideWindow(RelaySendError):
     pass
 
 
 class SendRefused(RelaySendError):
-    def __init__(self, detail: str, *, retryable: bool = False, status: int | None = None) -> None:
+    """`maybe_sent`: the request may have reached the platform before the failure (a read timeout, a
+    dropped connection — not a refused connect), so trying again blindly could send the part twice."""
+
+    def __init__(self, detail: str, *, retryable: bool = False, status: int | None = None,
+                 maybe_sent: bool = False) -> None:
         super().__init__(detail)
         self.retryable = retryable
         self.status = status
+        self.maybe_sent = maybe_sent

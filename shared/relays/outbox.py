@@ -5,10 +5,24 @@
     deliver_all(relay, inbox_id, platform)             send every part not yet sent, in order
 
 A part moves `pending` → `sending` (committed just before the platform call) → `sent` (with what the
-platform answered). A retry of the job skips `sent` parts. A part it finds `sending` is *in doubt*: the
-job died after telling the platform, or just before, and nobody can say which. It is sent again only
-where the platform itself deduplicates (Discord's message nonce, or editing the deferred interaction
-reply); otherwise it is marked `failed` ("in doubt") and logged, never sent twice.
+platform answered). A retry of the job skips `sent` parts. Everything a send needs but the HTTP
+exchange itself — the client, python-telegram-bot's `initialize()` (getMe, which also opens the
+connection), the request and its JSON — is made by `Sender.prepare` *before* `sending` is committed,
+so a job can only die "in the middle" of a send during the exchange.
+
+A part found `sending` is *in doubt*: the job died after telling the platform, or just before. The
+platform module settles it where the platform makes that possible (`Sender.resolve`):
+
+    Discord    re-sent: the edit of the deferred reply is idempotent and channel messages carry an
+               enforced nonce, so Discord deduplicates
+    Slack      looked up: every part carries its key in message `metadata`; the channel's (or thread's)
+               history since the send began says whether it arrived → `sent` with its `ts`, or sent now
+    WhatsApp   every part carries its key as `biz_opaque_callback_data`, which Meta's status webhooks
+               echo (`platform_status`): a status → `sent`; none yet → `StatusPending`, the job looks
+               again later; none after WHATSAPP_DOUBT_WAIT_S → it never reached Meta, sent now
+    Telegram   cannot be settled: the Bot API has no idempotency key for bots and a bot cannot read a
+               chat's history. The part is marked `failed` ("in doubt") and logged, never sent twice —
+               at most once, for the length of one HTTP exchange; that is the remaining gap.
 
 Rate limits: a `RateLimited` answer puts the part back to `pending`; a wait up to MAX_INLINE_WAIT_S is
 slept here, a longer one ends the job with `RateLimited` and the job's retry strategy runs it again
@@ -27,7 +41,7 @@ from typing import Any, Protocol
 
 from shared import logs
 from shared.data import Tx, get_db
-from shared.relays.models import OutsideWindow, RateLimited, SendRefused
+from shared.relays.models import Doubt, OutsideWindow, RateLimited, SendRefused, Verdict
 
 log = logging.getLogger("openagents.relays")
 
@@ -35,8 +49,11 @@ MAX_INLINE_WAIT_S = 10.0
 
 
 class Sender(Protocol):
-    def deliver(self, payload: dict[str, Any]) -> dict[str, Any]: ...
-    def resend_safe(self, payload: dict[str, Any]) -> bool: ...
+    def prepare(self, payload: dict[str, Any], key: str) -> Callable[[], dict[str, Any]]:
+        """Everything before the wire; the returned call is the HTTP exchange alone."""
+        ...
+
+    def resolve(self, doubt: Doubt) -> Verdict: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +63,7 @@ class Report:
     in_doubt: int = 0
     failed: int = 0
     skipped: int = 0
+    settled: int = 0  # parts in doubt that the platform showed had arrived
 
 
 def part_key(relay: str, inbox_id: int, part: int) -> str:
@@ -70,7 +88,7 @@ def _set(query: str, **params: Any) -> None:
 
 def deliver_all(relay: str, inbox_id: int, sender: Sender, *, sleep: Callable[[float], None] = time.sleep,
                 max_inline_wait_s: float = MAX_INLINE_WAIT_S) -> Report:
-    sent = already = in_doubt = failed = skipped = 0
+    sent = already = in_doubt = failed = skipped = settled = 0
     for row in stored(inbox_id):
         outcome = _deliver_one(relay, inbox_id, row, sender, sleep=sleep, max_inline_wait_s=max_inline_wait_s)
         sent += outcome == "sent"
@@ -78,6 +96,7 @@ def deliver_all(relay: str, inbox_id: int, sender: Sender, *, sleep: Callable[[f
         in_doubt += outcome == "in-doubt"
         failed += outcome == "failed"
         skipped += outcome == "skipped"
+        settled += outcome == "settled"
         if outcome in ("failed", "in-doubt") and row["part"] == 0:
             # The rest of a reply whose beginning is missing would read as nonsense: stop here.
             for later in stored(inbox_id):
@@ -85,7 +104,7 @@ def deliver_all(relay: str, inbox_id: int, sender: Sender, *, sleep: Callable[[f
                     _set("relay_outbox_failed", id=later["id"], status="skipped", error="an earlier part failed")
                     skipped += 1
             break
-    return Report(sent, already, in_doubt, failed, skipped)
+    return Report(sent, already, in_doubt, failed, skipped, settled)
 
 
 def _deliver_one(relay: str, inbox_id: int, row: dict[str, Any], sender: Sender, *, sleep: Callable[[float], None],
@@ -96,19 +115,28 @@ def _deliver_one(relay: str, inbox_id: int, row: dict[str, Any], sender: Sender,
     if status in ("failed", "skipped"):
         return str(status)
     payload = row["payload"]
+    key = str(row.get("idempotency_key") or part_key(relay, inbox_id, int(row["part"])))
     fields = {"relay": relay, "inbox_id": inbox_id, "part": row["part"]}
     if status == "sending":
-        if not sender.resend_safe(payload):
+        # StatusPending (the platform has not said yet) propagates: the part stays `sending`.
+        verdict = sender.resolve(Doubt(key, payload, row.get("started_at"), row.get("platform_status"),
+                                       row.get("platform_message_id")))
+        if verdict.outcome == "sent":
+            _set("relay_outbox_sent", id=row["id"], response=json.dumps(verdict.answer, default=str))
+            logs.log(log, logging.INFO, "relay reply part in doubt had arrived", why=verdict.why, **fields)
+            return "settled"
+        if verdict.outcome == "unknown":
             _set("relay_outbox_failed", id=row["id"], status="failed",
-                 error="in doubt: the job stopped during this send, which the platform cannot deduplicate")
-            logs.log(log, logging.WARNING, "relay reply part in doubt, not sent again", **fields)
+                 error=f"in doubt: the job stopped during this send; {verdict.why}"[:500])
+            logs.log(log, logging.WARNING, "relay reply part in doubt, not sent again", why=verdict.why, **fields)
             return "in-doubt"
-        logs.log(log, logging.INFO, "relay reply part in doubt, sent again (the platform deduplicates it)", **fields)
+        logs.log(log, logging.INFO, "relay reply part in doubt, sent again", why=verdict.why, **fields)
     waited = 0.0
     while True:
-        _set("relay_outbox_sending", id=row["id"])
         try:
-            answer = sender.deliver(payload)
+            send = sender.prepare(payload, key)
+            _set("relay_outbox_sending", id=row["id"])
+            answer = send()
         except RateLimited as exc:
             _set("relay_outbox_back", id=row["id"], error=exc.detail[:500])
             logs.log(log, logging.WARNING, "relay rate limited", retry_after=exc.retry_after, **fields)
@@ -123,6 +151,10 @@ def _deliver_one(relay: str, inbox_id: int, row: dict[str, Any], sender: Sender,
                      detail=exc.detail, **fields)
             return "skipped"
         except SendRefused as exc:
+            if exc.retryable and exc.maybe_sent:
+                # Left `sending`: the retry settles it like a part whose job died mid-send.
+                logs.log(log, logging.WARNING, "relay send interrupted, part in doubt", detail=exc.detail, **fields)
+                raise
             if exc.retryable:
                 _set("relay_outbox_back", id=row["id"], error=exc.detail[:500])
                 raise

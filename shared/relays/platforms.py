@@ -6,18 +6,23 @@ A platform module (`telegram`, `slack`, `whatsapp`, `discord`) provides:
     TYPING_EVERY_S              how often to re-send the typing indicator (None: once)
     incoming(payload)           the recorded update as an `Incoming`, or None when there is nothing to answer
     outgoing(msg, parts)        the platform call of each part, as stored in the outbox
-    deliver(payload)            make one stored call; raises `RateLimited` / `SendRefused` / `OutsideWindow`
+    prepare(payload, key)       everything before the wire (client, request, encoding); returns the send
+                                itself, which raises `RateLimited` / `SendRefused` / `OutsideWindow`
+    deliver(payload)            prepare and send at once (no outbox key)
     resend_safe(payload)        whether the platform deduplicates that call (a part in doubt may be re-sent)
+    resolve(doubt)              optional: settle a part in doubt by asking the platform (`Verdict`);
+                                without it, `resend_safe` decides between re-sending and giving up
     typing(msg)                 the typing indicator, or no such function
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from shared.relays.models import RELAYS
+from shared.relays.models import RELAYS, Doubt, Verdict
 
 
 def platform(relay: str) -> ModuleType:
@@ -32,9 +37,15 @@ class ModuleSender:
     def __init__(self, module: ModuleType) -> None:
         self.module = module
 
-    def deliver(self, payload: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.module.deliver(payload)
-        return result
+    def prepare(self, payload: dict[str, Any], key: str) -> Callable[[], dict[str, Any]]:
+        send: Callable[[], dict[str, Any]] = self.module.prepare(payload, key)
+        return send
 
-    def resend_safe(self, payload: dict[str, Any]) -> bool:
-        return bool(self.module.resend_safe(payload))
+    def resolve(self, doubt: Doubt) -> Verdict:
+        resolve = getattr(self.module, "resolve", None)
+        if resolve is not None:
+            verdict: Verdict = resolve(doubt)
+            return verdict
+        if self.module.resend_safe(doubt.payload):
+            return Verdict("resend", why="the platform deduplicates this send")
+        return Verdict("unknown", why="the platform cannot deduplicate it or say whether it arrived")

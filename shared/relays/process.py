@@ -3,6 +3,7 @@
     take the inbox row (one more attempt) → the platform parses it (`Incoming`, or nothing to answer)
     a reply already decided by an earlier attempt? → send what is left of it, nothing else
     else decide the reply, store its parts in the outbox, then send them:
+        not text (a photo, sticker, voice note, file …) → "text only, for now"; no agent turn
         a link command  → consume the token and bind the external user + chat (same transaction as
                           the stored confirmation, so a retry cannot find the token "used")
         an unlinked user → how to link; no agent turn
@@ -45,6 +46,7 @@ def linked_text(relay: str) -> str:
 
 
 EXPIRED = "That link code is unknown, expired or already used. Make a new one from your agent's page on OpenAgents."
+TEXT_ONLY = "Sorry — I can only read text messages for now. Please send your message as text."
 
 
 def process(inbox_id: int) -> str:
@@ -67,7 +69,7 @@ def process(inbox_id: int) -> str:
     report = outbox.deliver_all(relay, inbox_id, ModuleSender(mod))
     _finish(inbox_id, "done", None if not (report.failed or report.in_doubt) else "some parts were not sent")
     logs.log(log, logging.INFO, "relay update processed", outcome=outcome, sent=report.sent, already=report.already,
-             in_doubt=report.in_doubt, failed=report.failed, skipped=report.skipped, **fields)
+             in_doubt=report.in_doubt, settled=report.settled, failed=report.failed, skipped=report.skipped, **fields)
     return outcome
 
 
@@ -88,6 +90,10 @@ def _store(mod: Any, msg: Incoming, inbox_id: int, texts: list[str], tx: Any = N
 
 def _decide(mod: Any, row: dict[str, Any], msg: Incoming) -> str:
     inbox_id = int(row["id"])
+    if msg.unsupported is not None:  # a photo, a voice note …: said so once, no agent turn
+        _store(mod, msg, inbox_id, [TEXT_ONLY])
+        logs.log(log, logging.INFO, "relay message not text", relay=msg.relay, kind=msg.unsupported)
+        return "not-text"
     token = msg.link_token
     if token is not None:
         with get_db().service() as tx:

@@ -4,10 +4,12 @@ python-telegram-bot pointed at `TELEGRAM_API_BASE` (the Bot API root; methods at
 
 Intake (`functions/telegram_webhook.py`):
     `X-Telegram-Bot-Api-Secret-Token` equal (constant time) to TELEGRAM_WEBHOOK_SECRET, else 401;
-    unset secret → 503. The body is an `Update` keyed by `update_id`. Only text messages are
-    recorded: in a private chat every one, in a group only commands and messages naming the bot. Any
-    other update type, and a message older than Telegram keeps undelivered updates (24 h) — a replay,
-    since a genuine delivery cannot be that old — answer 200 and store nothing.
+    unset secret → 503. The body is an `Update` keyed by `update_id`. Messages are recorded: in a
+    private chat every one, in a group only commands and messages naming the bot (a photo's caption
+    counts). Text goes to the agent; a photo, sticker, voice note, file … is answered "text only, for
+    now" with no agent turn. Any other update type, service messages, and a message older than
+    Telegram keeps undelivered updates (24 h) — a replay, since a genuine delivery cannot be that old —
+    answer 200 and store nothing.
 
 Sending: `sendMessage` (plain text, ≤ 4096 characters a part) and `sendChatAction typing` (lasts ≤ 5 s:
 re-sent every 4 s while the agent works). Flood control (`429`, `parameters.retry_after`) comes back
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hmac
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
@@ -65,6 +68,17 @@ class SecretToken:
 SECRET_TOKEN = register(SecretToken())
 
 
+NON_TEXT = ("photo", "sticker", "voice", "audio", "document", "video", "video_note", "animation", "location",
+            "venue", "contact", "poll", "dice")
+
+
+def _non_text(message: dict[str, Any]) -> str | None:
+    """What a message without text carries (a photo, a voice note …), if it is one the relay answers."""
+    if isinstance(message.get("text"), str):
+        return None
+    return next((k for k in NON_TEXT if message.get(k)), None)
+
+
 def _malformed() -> Problem:
     return Problem(400, "Bad Request", "The body is not a Telegram update.", code="malformed-update")
 
@@ -93,15 +107,20 @@ def parse_update(raw: bytes, *, now: float | None = None) -> list[InboxRecord]:
     chat = message.get("chat")
     sender = message.get("from")
     text = message.get("text")
-    if not isinstance(chat, dict) or not isinstance(sender, dict) or not isinstance(text, str) or not text.strip():
+    kind = _non_text(message)
+    if not isinstance(chat, dict) or not isinstance(sender, dict):
         return []
+    if (not isinstance(text, str) or not text.strip()) and kind is None:
+        return []  # service messages (members joined, pins …): nothing was said
     if sender.get("is_bot") or not isinstance(chat.get("id"), int) or not isinstance(sender.get("id"), int):
         return []
     date = message.get("date")
     if isinstance(date, int) and (now or time.time()) - date > STALE_AFTER_S:
         return []
-    if chat.get("type") != "private" and not _mentions_bot(message, get_settings().TELEGRAM_BOT_USERNAME):
-        return []
+    if chat.get("type") != "private" and not _mentions_bot(
+            {**message, "text": text if isinstance(text, str) else message.get("caption")},
+            get_settings().TELEGRAM_BOT_USERNAME):
+        return []  # in a group, a photo is for us only when its caption names the bot
     return [InboxRecord(RELAY, str(update["update_id"]), str(chat["id"]), update)]
 
 
@@ -113,9 +132,12 @@ def incoming(payload: dict[str, Any]) -> Incoming | None:
 
     update = Update.de_json(payload, None)
     msg = update.message
-    if msg is None or msg.from_user is None or not msg.text:
+    if msg is None or msg.from_user is None:
         return None
-    text = msg.text
+    kind = _non_text(payload.get("message") or {})
+    if not msg.text and kind is None:
+        return None
+    text = msg.text or ""
     from shared.config import get_settings
 
     username = get_settings().TELEGRAM_BOT_USERNAME
@@ -123,7 +145,8 @@ def incoming(payload: dict[str, Any]) -> Incoming | None:
         text = text.replace(f"@{username}", "").strip() or text
     name = " ".join(p for p in (msg.from_user.first_name, msg.from_user.last_name) if p)
     return Incoming(RELAY, str(msg.from_user.id), str(msg.chat.id), text, sent_at=msg.date.timestamp(),
-                    reply_to={"chat_id": msg.chat.id, "message_thread_id": msg.message_thread_id}, name=name)
+                    reply_to={"chat_id": msg.chat.id, "message_thread_id": msg.message_thread_id}, name=name,
+                    unsupported=kind)
 
 
 def outgoing(msg: Incoming, parts: list[str]) -> list[dict[str, Any]]:
@@ -138,7 +161,8 @@ def outgoing(msg: Incoming, parts: list[str]) -> list[dict[str, Any]]:
 
 
 def resend_safe(payload: dict[str, Any]) -> bool:
-    """Telegram cannot deduplicate a sendMessage: a part in doubt is never sent again."""
+    """Telegram cannot deduplicate a sendMessage (no idempotency key for bots) nor show a bot the
+    chat's history: a part in doubt is never sent again (at most once)."""
     return False
 
 
@@ -157,6 +181,7 @@ class _Client:
         threading.Thread(target=self.loop.run_forever, name="telegram-bot", daemon=True).start()
         self.bot = Bot(token, base_url=f"{base.rstrip('/')}/bot",
                        request=HTTPXRequest(connection_pool_size=32, read_timeout=20, connect_timeout=10))
+        self.ready = False
 
     def call(self, coro: Any, timeout: float = 60.0) -> Any:
         import asyncio
@@ -187,10 +212,30 @@ def _client() -> _Client:
             old, _current = _current, _Client(*key)
             if old is not None:
                 threading.Thread(target=old.close, daemon=True).start()
-        return _current
+        current = _current
+    if not current.ready:
+        # `initialize()` (getMe) once per client, before any send: it checks the token and leaves an
+        # open connection in the pool, so a send's in-doubt window is its own exchange only.
+        try:
+            current.call(current.bot.initialize(), timeout=30)
+        except Exception as exc:
+            raise _translated(exc, sending=False) from None
+        current.ready = True
+    return current
 
 
-def _translated(exc: Exception) -> Exception:
+def _never_sent(exc: Exception) -> bool:
+    """Whether a network failure happened before the request could reach Telegram (connect, pool)."""
+    import httpx
+
+    cause = exc.__cause__
+    if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return True
+    text = str(exc)  # the library words NetworkError as "httpx.<ErrorClass>: …"
+    return "httpx.ConnectError" in text or "httpx.ConnectTimeout" in text or "Pool timeout" in text
+
+
+def _translated(exc: Exception, *, sending: bool = True) -> Exception:
     from telegram import error
 
     if isinstance(exc, error.RetryAfter):
@@ -201,19 +246,29 @@ def _translated(exc: Exception) -> Exception:
     if isinstance(exc, error.Forbidden | error.BadRequest | error.InvalidToken | error.ChatMigrated):
         return SendRefused(f"Telegram refused: {exc}")
     if isinstance(exc, error.NetworkError):  # TimedOut included
-        return SendRefused(f"Telegram unreachable: {type(exc).__name__}", retryable=True)
+        return SendRefused(f"Telegram unreachable: {type(exc).__name__}", retryable=True,
+                           maybe_sent=sending and not _never_sent(exc))
     return exc
 
 
-def deliver(payload: dict[str, Any]) -> dict[str, Any]:
-    """Sends one stored call; what Telegram answered (the message id)."""
+def prepare(payload: dict[str, Any], key: str = "") -> Callable[[], dict[str, Any]]:
+    """The client made and initialized; the returned call sends one stored call and gives what
+    Telegram answered (the message id). The Bot API carries nothing like `key` back."""
     client = _client()
     params = {k: v for k, v in payload.items() if k != "method"}
-    try:
-        sent = client.call(client.bot.send_message(**params))
-    except Exception as exc:
-        raise _translated(exc) from None
-    return {"message_id": sent.message_id}
+
+    def send() -> dict[str, Any]:
+        try:
+            sent = client.call(client.bot.send_message(**params))
+        except Exception as exc:
+            raise _translated(exc) from None
+        return {"message_id": sent.message_id}
+
+    return send
+
+
+def deliver(payload: dict[str, Any]) -> dict[str, Any]:
+    return prepare(payload)()
 
 
 def typing(msg: Incoming) -> None:
@@ -232,4 +287,4 @@ def deep_link(token: str) -> str:
 
 
 __all__ = ["LIMIT", "RELAY", "SECRET_TOKEN", "deep_link", "deliver", "incoming", "outgoing", "parse_update",
-           "resend_safe", "typing"]
+           "prepare", "resend_safe", "typing"]

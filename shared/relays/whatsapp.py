@@ -6,8 +6,11 @@ Intake (`functions/whatsapp_webhook.py`):
          to WHATSAPP_VERIFY_TOKEN → the raw `hub.challenge`; anything else 403.
     POST `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(WHATSAPP_APP_SECRET, raw body)>`, else 401; unset
          secret → 503. Notifications are batched: every text message of every entry and change is
-         recorded by its `wamid`; status callbacks, other message types and messages older than Meta's
-         retry window (7 days: a replay) → 200, nothing stored.
+         recorded by its `wamid`, and so is every image, audio, video, document, sticker, location or
+         contacts message (answered "text only", no agent turn); reactions and other types, and
+         messages older than Meta's retry window (7 days: a replay) → 200, nothing stored. Status
+         callbacks (`sent`/`delivered`/`read`) of our own sends carry the part's key in
+         `biz_opaque_callback_data` and are kept on that outbox part (`relay_outbox.platform_status`).
 
 Sending: text parts (≤ 4096 characters). Free-form messages are allowed only within 24 hours of the
 user's last message (the customer-service window): outside it the reply is the approved template named
@@ -22,6 +25,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,7 +33,16 @@ from shared import logs
 from shared.problems import Problem, forbidden, unauthorized, unavailable
 from shared.relays import http
 from shared.relays.body import load_body
-from shared.relays.models import InboxRecord, Incoming, OutsideWindow, RateLimited, SendRefused
+from shared.relays.models import (
+    Doubt,
+    InboxRecord,
+    Incoming,
+    OutsideWindow,
+    RateLimited,
+    SendRefused,
+    StatusPending,
+    Verdict,
+)
 from shared.web.verifiers import Inbound, register
 
 log = logging.getLogger("openagents.relays")
@@ -44,6 +57,8 @@ DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 THROTTLED = {130429: 1.0, 131056: 6.0, 80007: 60.0, 4: 60.0}  # error code → default wait (s)
 WINDOW_CLOSED = 131047
+STATUSES = ("sent", "delivered", "read")  # a message's status webhooks that mean Meta has it
+NON_TEXT = ("image", "audio", "video", "document", "sticker", "location", "contacts")
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -107,7 +122,21 @@ def _malformed() -> Problem:
     return Problem(400, "Bad Request", "The body is not a WhatsApp notification.", code="malformed-notification")
 
 
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A status webhook of a reply part we sent: its key (`biz_opaque_callback_data`), Meta's word."""
+
+    key: str
+    status: str
+    message_id: str | None
+
+
 def parse_notification(raw: bytes, *, now: float | None = None) -> list[InboxRecord]:
+    return parse(raw, now=now)[0]
+
+
+def parse(raw: bytes, *, now: float | None = None) -> tuple[list[InboxRecord], list[Status]]:
+    """The messages to record and the statuses of our own sends that a verified body holds."""
     try:
         body = load_body(raw, where="notification")
     except Problem:
@@ -115,41 +144,72 @@ def parse_notification(raw: bytes, *, now: float | None = None) -> list[InboxRec
     if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
         raise _malformed()
     if body.get("object") != "whatsapp_business_account":
-        return []
+        return [], []
     now = now or time.time()
     out: list[InboxRecord] = []
+    statuses: list[Status] = []
     for entry in body["entry"]:
         for change in (entry.get("changes") or []) if isinstance(entry, dict) else []:
             value = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict) or change.get("field") != "messages":
                 continue
+            statuses.extend(_statuses(value))
             contacts = {c.get("wa_id"): c for c in value.get("contacts") or [] if isinstance(c, dict)}
             for m in value.get("messages") or []:
-                if not isinstance(m, dict) or m.get("type") != "text" or not isinstance(m.get("id"), str):
+                if not isinstance(m, dict) or not isinstance(m.get("id"), str) or not isinstance(m.get("from"), str):
                     continue
-                sender = m.get("from")
-                text = (m.get("text") or {}).get("body") if isinstance(m.get("text"), dict) else None
-                if not isinstance(sender, str) or not isinstance(text, str) or not text.strip():
-                    continue
+                kind = m.get("type")
+                if kind == "text":
+                    text = (m.get("text") or {}).get("body") if isinstance(m.get("text"), dict) else None
+                    if not isinstance(text, str) or not text.strip():
+                        continue
+                elif kind not in NON_TEXT:
+                    continue  # reactions, system notices, button replies …: nothing to answer
                 ts = str(m.get("timestamp", ""))
                 if ts.isdigit() and now - int(ts) > STALE_AFTER_S:
                     continue
-                out.append(InboxRecord(RELAY, m["id"], sender, {
-                    "message": m, "contact": contacts.get(sender) or {}, "metadata": value.get("metadata") or {}}))
+                out.append(InboxRecord(RELAY, m["id"], m["from"], {
+                    "message": m, "contact": contacts.get(m["from"]) or {}, "metadata": value.get("metadata") or {}}))
+    return out, statuses
+
+
+def _statuses(value: dict[str, Any]) -> list[Status]:
+    out = []
+    for st in value.get("statuses") or []:
+        if not isinstance(st, dict):
+            continue
+        key, status = st.get("biz_opaque_callback_data"), st.get("status")
+        if isinstance(key, str) and key.startswith(f"{RELAY}:") and status in STATUSES:
+            out.append(Status(key[:200], str(status), str(st["id"])[:200] if isinstance(st.get("id"), str) else None))
     return out
+
+
+def record_statuses(statuses: list[Status]) -> int:
+    """Keeps each status on its outbox part (one idempotent UPDATE each); how many moved a part on."""
+    if not statuses:
+        return 0
+    from shared.data import get_db
+
+    moved = 0
+    with get_db().service() as tx:
+        for st in statuses:
+            moved += tx.one("relay_outbox_platform_status", key=st.key, relay=RELAY, status=st.status,
+                            message_id=st.message_id) is not None
+    return moved
 
 
 # --- the processing job ----------------------------------------------------------------------------
 
 def incoming(payload: dict[str, Any]) -> Incoming | None:
     m = payload.get("message") or {}
-    text = ((m.get("text") or {}).get("body") or "").strip()
-    if not text or not m.get("from"):
+    unsupported = str(m["type"]) if m.get("type") in NON_TEXT else None
+    text = "" if unsupported else ((m.get("text") or {}).get("body") or "").strip()
+    if not (text or unsupported) or not m.get("from"):
         return None
     ts = str(m.get("timestamp", ""))
     name = ((payload.get("contact") or {}).get("profile") or {}).get("name") or ""
     return Incoming(RELAY, str(m["from"]), str(m["from"]), text, sent_at=float(ts) if ts.isdigit() else None,
-                    reply_to={"to": m["from"], "message_id": m["id"]}, name=str(name))
+                    reply_to={"to": m["from"], "message_id": m["id"]}, name=str(name), unsupported=unsupported)
 
 
 def in_window(msg: Incoming, now: float | None = None) -> bool:
@@ -172,12 +232,11 @@ def outgoing(msg: Incoming, parts: list[str]) -> list[dict[str, Any]]:
 
 
 def resend_safe(payload: dict[str, Any]) -> bool:
-    return False
+    return False  # no idempotency key: a part in doubt is settled by Meta's status webhooks (`resolve`)
 
 
-
-
-def _post(body: dict[str, Any]) -> dict[str, Any]:
+def _prepared(body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """The request built (URL, token, JSON) on the shared client; the returned call is the exchange."""
     import httpx
 
     from shared.config import get_settings
@@ -186,10 +245,22 @@ def _post(body: dict[str, Any]) -> dict[str, Any]:
     if s.WHATSAPP_ACCESS_TOKEN is None or not s.WHATSAPP_PHONE_NUMBER_ID:
         raise SendRefused("WhatsApp is not configured (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).")
     url = f"{(s.WHATSAPP_API_BASE or DEFAULT_API_BASE).rstrip('/')}/{s.WHATSAPP_PHONE_NUMBER_ID}/messages"
-    try:
-        resp = http.client().post(url, json=body, headers={"Authorization": f"Bearer {s.WHATSAPP_ACCESS_TOKEN.get_secret_value()}"})
-    except httpx.HTTPError as exc:
-        raise SendRefused(f"WhatsApp unreachable: {type(exc).__name__}", retryable=True) from None
+    client = http.client()
+    request = client.build_request("POST", url, json=body,
+                                   headers={"Authorization": f"Bearer {s.WHATSAPP_ACCESS_TOKEN.get_secret_value()}"})
+
+    def send() -> dict[str, Any]:
+        try:
+            resp = client.send(request)
+        except httpx.HTTPError as exc:
+            raise SendRefused(f"WhatsApp unreachable: {type(exc).__name__}", retryable=True,
+                              maybe_sent=not http.never_sent(exc)) from None
+        return _answer(resp)
+
+    return send
+
+
+def _answer(resp: Any) -> dict[str, Any]:
     try:
         data = resp.json()
     except ValueError:
@@ -207,16 +278,41 @@ def _post(body: dict[str, Any]) -> dict[str, Any]:
     raise SendRefused(detail, retryable=resp.status_code >= 500, status=resp.status_code)
 
 
+def prepare(payload: dict[str, Any], key: str = "") -> Callable[[], dict[str, Any]]:
+    """One stored message, carrying the part's key as `biz_opaque_callback_data` (Meta echoes it in
+    the message's status webhooks); the returned call sends it and gives the message id."""
+    send = _prepared({**payload, "biz_opaque_callback_data": key} if key else payload)
+
+    def sent() -> dict[str, Any]:
+        data = send()
+        ids = [m.get("id") for m in data.get("messages") or [] if isinstance(m, dict)]
+        return {"id": ids[0] if ids else None}
+
+    return sent
+
+
 def deliver(payload: dict[str, Any]) -> dict[str, Any]:
-    data = _post(payload)
-    ids = [m.get("id") for m in data.get("messages") or [] if isinstance(m, dict)]
-    return {"id": ids[0] if ids else None}
+    return prepare(payload)()
+
+
+def resolve(doubt: Doubt) -> Verdict:
+    """A part in doubt: a status webhook for its key says Meta took it; none within
+    WHATSAPP_DOUBT_WAIT_S of the send (Meta sends `sent` within seconds) says it never got there."""
+    from shared.config import get_settings
+
+    if doubt.platform_status in STATUSES:
+        return Verdict("sent", {"id": doubt.platform_message_id}, why=f"Meta reported it {doubt.platform_status}")
+    wait = get_settings().WHATSAPP_DOUBT_WAIT_S
+    age = time.time() - (doubt.started_at or 0.0)
+    if age < wait:
+        raise StatusPending(wait - age, "WhatsApp send in doubt, waiting for its status webhook")
+    return Verdict("resend", why=f"no status webhook within {wait:g} s: it never reached Meta")
 
 
 def typing(msg: Incoming) -> None:
-    _post({"messaging_product": "whatsapp", "status": "read", "message_id": msg.reply_to["message_id"],
-           "typing_indicator": {"type": "text"}})
+    _prepared({"messaging_product": "whatsapp", "status": "read", "message_id": msg.reply_to["message_id"],
+               "typing_indicator": {"type": "text"}})()
 
 
 __all__ = ["HUB_SIGNATURE", "LIMIT", "RELAY", "VERIFY_TOKEN", "deliver", "incoming", "outgoing", "parse_notification",
-           "resend_safe", "signature", "typing"]
+           "prepare", "resend_safe", "resolve", "signature", "typing"]

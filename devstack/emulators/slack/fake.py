@@ -1,8 +1,11 @@
 """The Slack fake.
 
-Web API (`/api/<method>`, `Authorization: Bearer xoxb-…`, JSON or form; HTTP 200 with `{ok: false,
-error}` on errors, as Slack answers): `auth.test`, `chat.postMessage` (text ≤ 40,000 characters,
-≤ 50 blocks, section text ≤ 3,000). A flood control answers 429 with `Retry-After`.
+Web API (`/api/<method>`, `Authorization: Bearer xoxb-…`, JSON, form or query; HTTP 200 with `{ok:
+false, error}` on errors, as Slack answers): `auth.test`, `chat.postMessage` (text ≤ 40,000
+characters, ≤ 50 blocks, section text ≤ 3,000; message `metadata` kept on the message),
+`conversations.history` and `conversations.replies` (`oldest`, `inclusive`, `limit`, `cursor`,
+`include_all_metadata`) over every message posted or delivered through the fake. A flood control
+answers 429 with `Retry-After`.
 
 Deliveries (signed `X-Slack-Signature` / `X-Slack-Request-Timestamp`): `send_dm(user, text)` and
 `mention(user, channel, text)` (Events API `event_callback`, event ids `Ev…`), `command(user, channel,
@@ -50,10 +53,15 @@ class SlackState:
         self.calls: list[dict[str, Any]] = []
         self.flood = 0
         self.retry_after = 1
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel → its messages, as posted
         self._seq = itertools.count(1)
 
     def next(self) -> int:
         return next(self._seq)
+
+    def post(self, channel: str, message: dict[str, Any]) -> None:
+        """A message in a channel's history (call with the lock held)."""
+        self.history.setdefault(channel, []).append(message)
 
 
 def create_app(state: SlackState) -> Starlette:
@@ -65,8 +73,12 @@ def create_app(state: SlackState) -> Starlette:
         ctype = request.headers.get("content-type", "")
         params: dict[str, Any] = json.loads(raw) if raw and ctype.startswith("application/json") else \
             dict(parse_qsl(raw.decode()))
+        if request.method == "GET":  # slack_sdk sends reads (conversations.*) as query parameters
+            params = {**dict(request.query_params), **params}
         if name == "auth.test":
             return JSONResponse({"ok": True, "team_id": TEAM, "user_id": BOT_USER, "bot_id": "B0BOT"})
+        if name in ("conversations.history", "conversations.replies"):
+            return _history(state, name, params)
         if name != "chat.postMessage":
             return JSONResponse({"ok": False, "error": "unknown_method"})
         text = params.get("text") or ""
@@ -88,8 +100,19 @@ def create_app(state: SlackState) -> Starlette:
                                     headers={"Retry-After": str(state.retry_after)})
             ts = f"{int(time.time())}.{state.next():06d}"
             state.calls.append({"method": name, **params, "blocks": blocks, "ts": ts})
-        return JSONResponse({"ok": True, "channel": params["channel"], "ts": ts,
-                             "message": {"type": "message", "text": text, "user": BOT_USER, "ts": ts}})
+            message = {"type": "message", "text": text, "user": BOT_USER, "bot_id": "B0BOT", "app_id": APP_ID,
+                       "ts": ts, "blocks": blocks, "team": TEAM}
+            if params.get("thread_ts"):
+                message["thread_ts"] = str(params["thread_ts"])
+            metadata = params.get("metadata")
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata)
+            if isinstance(metadata, dict) and metadata.get("event_type"):
+                message["metadata"] = {"event_type": metadata["event_type"],
+                                       "event_payload": metadata.get("event_payload") or {}}
+            state.post(str(params["channel"]), message)
+        public = {k: v for k, v in message.items() if k != "metadata"}
+        return JSONResponse({"ok": True, "channel": params["channel"], "ts": ts, "message": public})
 
     async def sent(request: Request) -> JSONResponse:
         with state.lock:
@@ -106,19 +129,60 @@ def create_app(state: SlackState) -> Starlette:
                              Route("/_fake/dm", control_dm, methods=["POST"])])
 
 
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
+
+
+def _history(state: SlackState, name: str, params: dict[str, Any]) -> JSONResponse:
+    """conversations.history (the channel's messages, thread replies left out) and conversations.replies
+    (a thread: its parent, then the replies), newest first / oldest first as Slack gives them, from
+    `oldest` (exclusive unless `inclusive`), metadata only with `include_all_metadata`, cursor-paged."""
+    channel = str(params.get("channel") or "")
+    if not channel:
+        return JSONResponse({"ok": False, "error": "channel_not_found"})
+    with state.lock:  # the fake's channels exist once named: one never written to is empty
+        messages = [dict(m) for m in state.history.get(channel, [])]
+    oldest = float(params.get("oldest") or 0)
+    inclusive = _truthy(params.get("inclusive"))
+    if name == "conversations.replies":
+        parent = str(params.get("ts") or "")
+        thread = [m for m in messages if m["ts"] == parent or m.get("thread_ts") == parent]
+        if not any(m["ts"] == parent for m in thread):
+            return JSONResponse({"ok": False, "error": "thread_not_found"})
+        picked = sorted(thread, key=lambda m: float(m["ts"]))
+    else:
+        top = [m for m in messages if m.get("thread_ts") in (None, m["ts"])]
+        picked = sorted(top, key=lambda m: float(m["ts"]), reverse=True)
+    picked = [m for m in picked if float(m["ts"]) > oldest or (inclusive and float(m["ts"]) == oldest)]
+    if not _truthy(params.get("include_all_metadata")):
+        for m in picked:
+            m.pop("metadata", None)
+    limit = max(1, min(999, int(params.get("limit") or 100)))
+    start = int(params.get("cursor") or 0) if str(params.get("cursor") or "0").isdigit() else 0
+    page = picked[start:start + limit]
+    more = start + limit < len(picked)
+    return JSONResponse({"ok": True, "messages": page, "has_more": more, "pin_count": 0,
+                         "response_metadata": {"next_cursor": str(start + limit) if more else ""}})
+
+
 def dm_envelope(state: SlackState, user: str, text: str, *, channel: str | None = None) -> dict[str, Any]:
     n = state.next()
     ts = f"{int(time.time())}.{n:06d}"
+    channel = channel or f"D{user[1:]}"
+    with state.lock:
+        state.post(channel, {"type": "message", "user": user, "text": text, "ts": ts, "team": TEAM})
     return {"token": "deprecated", "team_id": TEAM, "api_app_id": APP_ID, "type": "event_callback",
             "event_id": f"Ev{n:010d}", "event_time": int(time.time()),
             "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-            "event": {"type": "message", "channel_type": "im", "channel": channel or f"D{user[1:]}", "user": user,
+            "event": {"type": "message", "channel_type": "im", "channel": channel, "user": user,
                       "text": text, "ts": ts, "event_ts": ts}}
 
 
 def mention_envelope(state: SlackState, user: str, channel: str, text: str) -> dict[str, Any]:
     n = state.next()
     ts = f"{int(time.time())}.{n:06d}"
+    with state.lock:
+        state.post(channel, {"type": "message", "user": user, "text": f"<@{BOT_USER}> {text}", "ts": ts, "team": TEAM})
     return {"token": "deprecated", "team_id": TEAM, "api_app_id": APP_ID, "type": "event_callback",
             "event_id": f"Ev{n:010d}", "event_time": int(time.time()),
             "event": {"type": "app_mention", "channel": channel, "user": user, "text": f"<@{BOT_USER}> {text}",
@@ -184,7 +248,13 @@ class SlackFake(LoopbackFake):
         with self.state.lock:
             self.state.flood, self.state.retry_after = count, retry_after
 
+    def history(self, channel: str) -> list[dict[str, Any]]:
+        """A channel's messages as stored (metadata included), oldest first."""
+        with self.state.lock:
+            return [dict(m) for m in self.state.history.get(channel, [])]
+
     def reset(self) -> None:
         with self.state.lock:
             self.state.calls.clear()
+            self.state.history.clear()
             self.state.flood = 0

@@ -7,7 +7,10 @@ throttling 130429 (HTTP 400), and 131047 for a free-form message to a user whose
 than 24 hours (the fake tracks each user's last inbound message).
 
 Deliveries: `send_text(wa_id, text, timestamp=…)` posts a notification shaped like Meta's to the
-webhook, signed with the app secret; `deliver(notification)` re-sends one.
+webhook, signed with the app secret; `send_media(wa_id, kind)` an image, audio, sticker … message;
+`deliver(notification)` re-sends one. Every text or template message the fake accepts is followed,
+after the answer, by its `sent` and `delivered` status notifications (echoing the send's
+`biz_opaque_callback_data`), signed the same way; `state.statuses = False` loses them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -47,6 +51,7 @@ class WhatsAppState:
         self.calls: list[dict[str, Any]] = []
         self.last_inbound: dict[str, float] = {}
         self.flood = 0
+        self.statuses = True  # post status webhooks for accepted messages (off: Meta's are lost)
         self._seq = itertools.count(1)
 
     def wamid(self) -> str:
@@ -85,8 +90,11 @@ def create_app(state: WhatsAppState) -> Starlette:
                 return _error(100, "Invalid parameter")
             mid = state.wamid()
             state.calls.append({"kind": kind, **body, "id": mid})
+        callback = body.get("biz_opaque_callback_data")
         return JSONResponse({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
-                             "messages": [{"id": mid}]})
+                             "messages": [{"id": mid}]},
+                            background=BackgroundTask(_post_statuses, state, mid, to,
+                                                      callback if isinstance(callback, str) else None))
 
     async def sent(request: Request) -> JSONResponse:
         with state.lock:
@@ -94,6 +102,36 @@ def create_app(state: WhatsAppState) -> Starlette:
 
     return Starlette(routes=[Route("/{version}/{phone_id}/messages", messages, methods=["POST"]),
                              Route("/_fake/sent", sent, methods=["GET"])])
+
+
+def status_notification(state: WhatsAppState, message_id: str, to: str, status: str,
+                        callback: str | None = None) -> dict[str, Any]:
+    """A `statuses` notification for a message the business sent, shaped like Meta's."""
+    item: dict[str, Any] = {"id": message_id, "status": status, "timestamp": str(int(time.time())), "recipient_id": to,
+                            "conversation": {"id": "CONVERSATION_ID", "origin": {"type": "service"}},
+                            "pricing": {"billable": False, "pricing_model": "PMP", "category": "service",
+                                        "type": "free_customer_service"}}
+    if callback is not None:
+        item["biz_opaque_callback_data"] = callback
+    return {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": DISPLAY_NUMBER, "phone_number_id": state.phone_number_id},
+        "statuses": [item]}}]}]}
+
+
+async def _post_statuses(state: WhatsAppState, message_id: str, to: str, callback: str | None) -> None:
+    """After answering the send, as Meta does: `sent`, then `delivered`, each signed with the app secret."""
+    if not state.webhook_url or not state.statuses:
+        return
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+        for status in ("sent", "delivered"):
+            body = json.dumps(status_notification(state, message_id, to, status, callback)).encode()
+            sig = "sha256=" + hmac.new(state.app_secret.encode(), body, hashlib.sha256).hexdigest()
+            try:
+                await client.post(state.webhook_url, content=body,
+                                  headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig})
+            except httpx.HTTPError:
+                return  # Meta would retry; the fake's receiver is gone (a test ended)
 
 
 class WhatsAppFake(LoopbackFake):
@@ -125,6 +163,19 @@ class WhatsAppFake(LoopbackFake):
         n = self.notification(wa_id, text, **kw)
         return n, self.deliver(n)
 
+    def send_media(self, wa_id: str, kind: str = "image") -> tuple[dict[str, Any], httpx.Response]:
+        """A non-text message (`image`, `audio`, `sticker`, `document`, `video`, `location` …)."""
+        n = self.notification(wa_id, "-")
+        message = n["entry"][0]["changes"][0]["value"]["messages"][0]
+        del message["text"]
+        message["type"] = kind
+        message[kind] = ({"latitude": 52.52, "longitude": 13.40} if kind == "location" else
+                         {"id": "1234567890", "mime_type": "image/jpeg" if kind == "image" else "application/octet-stream",
+                          "sha256": "b1946ac92492d2347c6235b4d2611184"})
+        if kind == "audio":
+            message[kind]["voice"] = True
+        return n, self.deliver(n)
+
     def sent(self, to: str | None = None, kind: str | None = "text") -> list[dict[str, Any]]:
         with self.state.lock:
             return [dict(c) for c in self.state.calls if "refused" not in c and (to is None or c.get("to") == to)
@@ -142,3 +193,4 @@ class WhatsAppFake(LoopbackFake):
         with self.state.lock:
             self.state.calls.clear()
             self.state.flood = 0
+            self.state.statuses = True

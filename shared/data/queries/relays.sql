@@ -133,6 +133,20 @@ update public.relay_outbox set status = 'pending', error = %(error)s where id = 
 update public.relay_outbox set status = %(status)s, error = %(error)s where id = %(id)s;
 
 -- name: relay_outbox_of_inbox
-select o.id, o.part, o.status, o.attempts, o.payload from public.relay_outbox o
+-- `started_at`: when the last send began (unix seconds), for judging a part found `sending`.
+select o.id, o.part, o.status, o.attempts, o.payload, o.idempotency_key,
+       extract(epoch from o.attempted_at)::float8 as started_at, o.platform_status, o.platform_message_id
+from public.relay_outbox o
 where o.inbox_id = %(inbox_id)s
 order by o.part;
+
+-- name: relay_outbox_platform_status
+-- A status webhook for a part (by the key its send carried): kept only when it moves the part on
+-- (sent < delivered < read), so redeliveries and out-of-order statuses change nothing.
+update public.relay_outbox
+set platform_status = %(status)s, platform_status_at = now(),
+    platform_message_id = coalesce(platform_message_id, %(message_id)s)
+where idempotency_key = %(key)s and relay = %(relay)s::public.relay_kind
+  and coalesce(array_position(array['sent', 'delivered', 'read'], platform_status), 0)
+      < array_position(array['sent', 'delivered', 'read'], %(status)s::text)
+returning id;

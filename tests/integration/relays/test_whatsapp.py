@@ -53,10 +53,11 @@ def test_forged_stale_malformed_oversize_and_unknown(client, relay_env, db):
     assert_problem(_post(client, fake, b"[[["), 400)
     assert_problem(_post(client, fake, {"object": "whatsapp_business_account"}), 400)
     assert_problem(_post(client, fake, b'{"entry": [], "pad": "' + b"a" * (1100 * 1024) + b'"}'), 413)
-    image = fake.notification("15551230003", "x")
-    image["entry"][0]["changes"][0]["value"]["messages"][0] = {"from": "15551230003", "id": "wamid.IMG", "type": "image",
-                                                                "timestamp": str(int(time.time())), "image": {"id": "1"}}
-    assert _post(client, fake, image).get_json()["recorded"] == 0
+    reaction = fake.notification("15551230003", "x")
+    reaction["entry"][0]["changes"][0]["value"]["messages"][0] = {
+        "from": "15551230003", "id": "wamid.REACT", "type": "reaction", "timestamp": str(int(time.time())),
+        "reaction": {"message_id": "wamid.X", "emoji": "👍"}}
+    assert _post(client, fake, reaction).get_json()["recorded"] == 0  # nothing to answer
     assert _post(client, fake, {"object": "page", "entry": []}).get_json()["recorded"] == 0
     assert len(inbox(db)) == before
 
