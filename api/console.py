@@ -1,6 +1,8 @@
 """The web console: server-rendered pages at `/` and `/console/...`, with small ES modules.
 
-Session: the access token lives in an HttpOnly, SameSite=Strict cookie that this app sets. Pages are
+Session: the access token lives in an HttpOnly, SameSite=Strict cookie that this app sets, next to a
+refresh token in another; a request whose access token is missing, expired or close to expiring renews
+it on the server first (shared/web/console_session.py), so a session outlives the token's hour. Pages are
 rendered by calling the same `shared` functions the API uses, acting as the signed-in user. Browser
 code talks to the public JSON API with `Authorization: Bearer`, from the token the page embeds in a
 `<meta>` tag (EventSource can't send headers, so streams are read with fetch). The trade-off: a script
@@ -15,9 +17,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, send_from_directory
@@ -28,10 +32,14 @@ from werkzeug.wrappers import Response as BaseResponse
 from shared.auth import User
 from shared.problems import Problem
 
+if TYPE_CHECKING:
+    from shared.web.console_session import Tokens
+
 log = logging.getLogger("openagents.console")
 
 ROOT = Path(__file__).resolve().parents[1] / "console"
 SESSION_COOKIE = "oa_session"
+REFRESH_COOKIE = "oa_refresh"
 CSRF_COOKIE = "oa_csrf"
 SORTS = ("relevance", "popular", "rating", "new")
 
@@ -55,8 +63,7 @@ def _supabase_configured() -> bool:
     return bool(s.SUPABASE_URL and s.SUPABASE_ANON_KEY)
 
 
-def _current_user() -> User | None:
-    token = request.cookies.get(SESSION_COOKIE)
+def _user_of(token: str | None) -> User | None:
     if not token:
         return None
     from shared.auth import verify_access_token
@@ -74,10 +81,31 @@ def _current_user() -> User | None:
     return user
 
 
+def _current_session() -> tuple[User | None, str | None]:
+    from shared.web import console_session
+
+    token = request.cookies.get(SESSION_COOKIE)
+    user = _user_of(token)
+    refresh_token = request.cookies.get(REFRESH_COOKIE)
+    if refresh_token and (user is None or console_session.needs_refresh(user.claims)):
+        try:
+            tokens = console_session.refresh(refresh_token, _settings(), supabase=_supabase_configured())
+        except Problem as exc:
+            if exc.status == 401 and user is None:
+                g.session_ended = True  # the refresh token is spent: forget it
+            return user, token if user else None
+        renewed = _user_of(tokens.access_token)
+        if renewed is not None:
+            g.renewed = tokens
+            return renewed, tokens.access_token
+    return user, token if user else None
+
+
 @app.before_request
 def _load_session() -> None:
-    g.user = _current_user()
-    g.token = request.cookies.get(SESSION_COOKIE) if g.user is not None else None
+    # Static files need no session, and renewing from each of a page's parallel asset requests
+    # would spend the (rotating) refresh token several times over.
+    g.user, g.token = (None, None) if request.endpoint == "static_file" else _current_session()
     # One CSRF token per browser, kept in a cookie and echoed in every form (double submit).
     g.csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -101,8 +129,27 @@ def _check_same_origin() -> None:
         abort(403, "A state-changing request must come from this site.")
 
 
+def _set_session(resp: BaseResponse, tokens: Tokens) -> None:
+    from shared.web.console_session import REFRESH_TTL_S
+
+    # The access cookie lasts as long as its token; the refresh cookie as long as the sign-in.
+    resp.set_cookie(SESSION_COOKIE, tokens.access_token, httponly=True, samesite="Strict", secure=_secure(),
+                    path="/", max_age=max(60, tokens.expires_at - int(time.time())))
+    resp.set_cookie(REFRESH_COOKIE, tokens.refresh_token, httponly=True, samesite="Strict", secure=_secure(),
+                    path="/", max_age=REFRESH_TTL_S)
+
+
+def _end_session(resp: BaseResponse) -> None:
+    resp.delete_cookie(SESSION_COOKIE, path="/", samesite="Strict")
+    resp.delete_cookie(REFRESH_COOKIE, path="/", samesite="Strict")
+
+
 @app.after_request
 def _headers(resp: Response) -> Response:
+    if g.get("renewed") is not None and not g.get("signed_out"):
+        _set_session(resp, g.renewed)
+    elif g.get("session_ended"):
+        _end_session(resp)
     if CSRF_COOKIE not in request.cookies:
         resp.set_cookie(CSRF_COOKIE, g.get("csrf", secrets.token_urlsafe(24)), httponly=True, samesite="Strict",
                         secure=_secure(), path="/")
@@ -190,10 +237,17 @@ def instances_page() -> str:
 
 @app.get("/console/instances/<uuid:instance_id>")
 def instance_page(instance_id: Any) -> str:
+    from shared.billing import ledger
+    from shared.billing.plans import spend_caps
     from shared.lifecycle.instances import get_instance
+    from shared.pagination import PageQuery
 
     user = _signed_in()
-    return page("instance.html", instance=get_instance(user, str(instance_id)))
+    instance = get_instance(user, str(instance_id))
+    # The plan's default caps, so the spend-cap form can say what an empty field means.
+    balance = ledger.credits(user, PageQuery(limit=1)).balance
+    return page("instance.html", instance=instance, plan=balance.plan,
+                plan_caps=spend_caps(balance.plan, balance.plan_status))
 
 
 @app.get("/console/instances/<uuid:instance_id>/chat")
@@ -207,19 +261,45 @@ def chat_page(instance_id: Any) -> str:
 @app.get("/console/credits")
 def credits_page() -> str:
     from shared.billing import ledger
+    from shared.billing.plans import PLANS, TOPUPS
     from shared.pagination import PageQuery
 
     user = _signed_in()
-    return page("credits.html", credits=ledger.credits(user, PageQuery(limit=50)))
+    plans = [p for name, p in PLANS.items() if name != "trial"]
+    return page("credits.html", credits=ledger.credits(user, PageQuery(limit=50)), plans=plans,
+                topups=list(TOPUPS.values()), checkout=request.args.get("checkout"))
 
 
 @app.get("/console/studio")
 def studio_page() -> str:
     from shared.pagination import PageQuery
-    from shared.platform import drafts
+    from shared.platform import dashboard, drafts
+    from shared.platform.models import DashboardQuery
 
     user = _signed_in()
-    return page("studio.html", agents=drafts.list_mine(user, PageQuery(limit=50)).items)
+    agents = drafts.list_mine(user, PageQuery(limit=50)).items
+    try:
+        numbers = dashboard.dashboard(user, DashboardQuery())
+    except Problem:
+        numbers = None  # not a creator yet: the page offers the upload alone
+    # A rejected version's reason, shown with its appeal form (the rest load on demand in studio.js).
+    rejected = {a.slug: drafts.get_mine(user, a.slug).version for a in agents if a.version_status == "rejected"}
+    return page("studio.html", agents=agents, dashboard=numbers, rejected=rejected,
+                onboarding=request.args.get("onboarding"))
+
+
+# Where Stripe sends the browser back (shared/billing/checkout.py names these paths): the console's pages.
+@app.get("/billing")
+def billing_return() -> BaseResponse:
+    checkout = request.args.get("checkout")
+    return redirect("/console/credits" + (f"?checkout={quote(checkout, safe='')}" if checkout else ""), code=303)
+
+
+@app.get("/creator/payouts")
+def payouts_return() -> BaseResponse:
+    onboarding = request.args.get("onboarding")
+    return redirect("/console/studio" + (f"?onboarding={quote(onboarding, safe='')}" if onboarding else ""),
+                    code=303)
 
 
 @app.get("/console/admin/reviews")
@@ -242,43 +322,75 @@ def sign_in() -> BaseResponse | tuple[str, int]:
     try:
         form = SignInForm.model_validate({"email": request.form.get("email", ""),
                                           "password": request.form.get("password", "")})
-        token = _supabase_sign_in(form) if _supabase_configured() else _dev_sign_in(form)
+        from shared.web import console_session
+
+        tokens = (console_session.supabase_sign_in(form.email, form.password, _settings())
+                  if _supabase_configured() else _dev_sign_in(form))
     except (Problem, ValidationError) as exc:
         message = exc.detail if isinstance(exc, Problem) else "Enter a valid e-mail address."
         return page("sign_in.html", next=nxt, error=message), 400
     resp = redirect(nxt, code=303)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=_secure(), path="/",
-                    max_age=3600)
+    _set_session(resp, tokens)
+    # This response carries the new sign-in: no renewal or ending of an older one may overwrite it.
+    g.renewed = None
+    g.session_ended = False
     return resp
 
 
-def _dev_sign_in(form: SignInForm) -> str:
+def _dev_sign_in(form: SignInForm) -> Tokens:
     if _settings().is_production:
         raise Problem(404, "Not Found", "Dev sign-in does not exist in production.", code="not-found")
     from shared import accounts
+    from shared.web import console_session
 
-    return accounts.dev_sign_in(accounts.SignIn(email=form.email)).access_token
+    body = accounts.SignIn(email=form.email)
+    signed = accounts.dev_sign_in(body)
+    return console_session.Tokens(
+        access_token=signed.access_token, expires_at=int(time.time()) + signed.expires_in,
+        refresh_token=console_session.dev_refresh_token(str(signed.user_id), body.email, _settings()))
 
 
-def _supabase_sign_in(form: SignInForm) -> str:
-    """Supabase Auth's password grant, from the server with the anon key (never the service role)."""
-    import httpx
-
-    s = _settings()
-    resp = httpx.post(f"{s.SUPABASE_URL.rstrip('/')}/auth/v1/token", params={"grant_type": "password"},
-                      headers={"apikey": s.SUPABASE_ANON_KEY.get_secret_value()},
-                      json={"email": form.email, "password": form.password}, timeout=10)
-    if resp.status_code != 200:
-        raise Problem(400, "Bad Request", "That e-mail and password did not sign you in.", code="sign-in-failed")
-    token: str = resp.json()["access_token"]
-    return token
+@app.post("/console/session")
+def renew_session() -> Response:
+    """The page's scripts ask here for a fresh access token when the API says theirs expired (the
+    renewal itself happened in `_load_session`); same-origin and CSRF checked like every form."""
+    if g.user is None:
+        abort(401, "The session ended; sign in again.")
+    exp = int(g.user.claims.get("exp", 0))
+    return Response(json.dumps({"access_token": g.token, "expires_at": exp}), mimetype="application/json")
 
 
 @app.post("/console/sign-out")
 def sign_out() -> BaseResponse:
     resp = redirect("/", code=303)
-    resp.delete_cookie(SESSION_COOKIE, path="/", samesite="Strict")
+    _end_session(resp)
+    g.signed_out = True
     return resp
+
+
+# A link token as `shared.relays.linking` makes it (base64url; Telegram allows up to 64 characters).
+_LINK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+@app.get("/console/qr")
+def link_qr() -> Response:
+    """A QR code (SVG) of a relay deep link. Only our own bot's link with a token-shaped payload is
+    drawn: the route is no general QR service, so it cannot be made to vouch for someone else's URL."""
+    from shared.relays.telegram import deep_link
+
+    _signed_in()
+    data = request.args.get("data", "")
+    prefix = deep_link("")
+    if not data.startswith(prefix) or not _LINK_TOKEN.match(data[len(prefix):]):
+        abort(400, "Only the console's own relay links are drawn as QR codes.")
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make(data, error="m").save(out, kind="svg", scale=5, border=4, dark="#000", light="#fff",
+                                     xmldecl=False, title="QR code of the Telegram link")
+    return Response(out.getvalue(), mimetype="image/svg+xml")
 
 
 @app.get("/console/static/<path:name>")

@@ -7,7 +7,16 @@ for (const form of document.querySelectorAll('form.decide')) {
     const decision = event.submitter?.value || 'approve';
     const item = form.closest('[data-version]');
     const outcome = form.querySelector('.outcome');
-    const reason = form.querySelector('input[name="reason"]').value.trim();
+    const field = form.querySelector('input[name="reason"]');
+    const reason = field.value.trim();
+    if (decision === 'reject' && !reason) {
+      // The creator reads this reason next to their appeal form: a rejection without one is refused here.
+      outcome.textContent = 'Give a reason to reject.';
+      field.setAttribute('aria-invalid', 'true');
+      field.focus();
+      return;
+    }
+    field.removeAttribute('aria-invalid');
     try {
       const out = await api(`/api/admin/reviews/${item.dataset.version}`, {
         method: 'POST', body: { decision, ...(reason ? { reason } : {}) },

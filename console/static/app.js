@@ -15,12 +15,30 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = 'GET', body, headers = {}, signal } = {}) {
+/**
+ * A new access token from the console's own session (its refresh token is in an HttpOnly cookie the
+ * server reads); the page's <meta> is updated so later calls use it. Null when the session ended.
+ */
+export async function renewToken() {
+  const csrf = document.querySelector('input[name="csrf"]');
+  if (!csrf) return null;
+  const resp = await fetch('/console/session', { method: 'POST', body: new URLSearchParams({ csrf: csrf.value }) });
+  if (!resp.ok) return null;
+  const { access_token: fresh } = await resp.json();
+  document.querySelector('meta[name="oa-token"]')?.setAttribute('content', fresh);
+  return fresh;
+}
+
+export async function api(path, { method = 'GET', body, headers = {}, signal } = {}, retried = false) {
   const h = { Accept: 'application/json', ...headers };
   const t = token();
   if (t) h.Authorization = `Bearer ${t}`;
   if (body !== undefined) h['Content-Type'] = 'application/json';
   const resp = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  // A page left open past its token's hour: renew once and try again.
+  if (resp.status === 401 && t && !retried && await renewToken()) {
+    return api(path, { method, body, headers, signal }, true);
+  }
   if (!resp.ok) {
     let problem = null;
     try { problem = await resp.json(); } catch { /* not JSON */ }

@@ -1,7 +1,7 @@
 // Streamed chat: fetch + ReadableStream (EventSource can't send the Authorization header). While a
 // turn streams, its id, last event id and text so far are kept in sessionStorage, so a reload picks
 // the answer up again through GET /api/chat/stream/{turn_id} with Last-Event-ID.
-import { api, el, token } from './app.js';
+import { api, el, renewToken, token } from './app.js';
 import { renderMarkdown } from './markdown.js';
 
 const root = document.getElementById('chat');
@@ -119,6 +119,8 @@ async function stream(requestFn, b, state) {
   try {
     for (let attempt = 0; attempt < 20; attempt += 1) {
       const resp = await requestFn(controller.signal);
+      // The page outlived its token's hour: renew it and ask again (nothing was sent on a 401).
+      if (resp.status === 401 && attempt === 0 && await renewToken()) continue;
       if (!resp.ok) {
         let problem = {};
         try { problem = await resp.json(); } catch { /* not JSON */ }
@@ -202,6 +204,7 @@ async function follow(sessionId) {
       const resp = await fetch(`/api/sessions/${sessionId}/events`, {
         headers: { Authorization: `Bearer ${token()}`, Accept: 'text/event-stream' },
       });
+      if (resp.status === 401 && await renewToken()) continue;
       if (!resp.ok) { following = null; return; }
       await readEvents(resp, ({ event, data }) => {
         if (event !== 'turn' || ownTurns.has(data.turn_id)) return;

@@ -1,5 +1,10 @@
-// Hire progress from provision_stage (polled), the failing stage and its reason, retry, actions, files.
-import { api, el } from './app.js';
+// Hire progress from provision_stage (polled), the failing stage and its reason, retry, actions; the
+// page's other parts (usage, files, history, relays, caps, keys, SSH, notifications) are their own modules.
+import { api } from './app.js';
+import { initKeys, initSpendCaps, initSsh } from './access.js';
+import { initNotifications, initSessions, initUsage } from './activity.js';
+import { initFiles } from './files.js';
+import { initRelays } from './relays.js';
 
 const STAGES = ['queued', 'app', 'volume', 'machine', 'starting', 'ready'];
 const section = document.getElementById('instance');
@@ -12,7 +17,7 @@ const chatLink = document.getElementById('chat-link');
 // What each status allows (the API checks again; this only keeps useless buttons away).
 const ACTIONS = { running: ['suspend', 'stop', 'restart'], suspended: ['start', 'stop'], stopped: ['start'] };
 let timer = null;
-let filesShown = false;
+const files = initFiles(id);
 
 function show(instance) {
   statusEl.textContent = instance.status;
@@ -42,7 +47,7 @@ function show(instance) {
   }
   document.getElementById('destroy').hidden = ['destroying', 'destroyed'].includes(instance.status);
   chatLink.hidden = !['running', 'suspended', 'stopped'].includes(instance.status);
-  if (instance.status === 'running' && !filesShown) loadFiles();
+  if (instance.status === 'running' && !files.loaded) files.load();
 }
 
 async function poll() {
@@ -67,20 +72,6 @@ async function act(path, options = { method: 'POST' }) {
   timer = setTimeout(poll, 500);
 }
 
-async function loadFiles() {
-  filesShown = true;
-  const list = document.getElementById('files');
-  try {
-    const files = await api(`/api/instances/${id}/files`);
-    list.replaceChildren(...files.items.map((f) => el('li', {}, el('code', {}, f.path), ` · ${f.size} bytes`,
-      f.editable ? '' : ' · read-only (signed skill)')));
-    if (!files.items.length) list.replaceChildren(el('li', { class: 'muted' }, 'No files.'));
-  } catch (err) {
-    filesShown = false;
-    list.replaceChildren(el('li', { class: 'muted' }, `Files are not available: ${err.message}`));
-  }
-}
-
 retry.addEventListener('click', () => act(`/api/instances/${id}/start`));
 for (const button of section.querySelectorAll('button[data-action]')) {
   button.addEventListener('click', () => act(`/api/instances/${id}/${button.dataset.action}`));
@@ -95,3 +86,10 @@ document.getElementById('destroy').addEventListener('click', () => {
 show({ status: section.dataset.status, provision_stage: section.dataset.stage,
   error_message: failure.textContent.trim() || null });
 poll();
+initUsage();
+initSessions(id);
+initRelays(id);
+initSpendCaps(id);
+initKeys();
+initSsh(id);
+initNotifications();
