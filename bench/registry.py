@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 # The order `openagents bench` runs them in (ARCHITECTURE §7); names not listed run after, by name.
 # The chat benchmarks come before the lifecycle ones: those leave Fly-bound jobs of their own emulator
 # in the shared queue, which a later drain would otherwise wait for.
-ORDER = ("rls", "coldstart", "stream", "warm-hire", "health-sweep", "hire", "billing-aggregate", "debits", "intake",
-         "search")
+ORDER = ("rls", "coldstart", "stream", "warm-hire", "relay-intake", "health-sweep", "hire", "billing-aggregate", "debits",
+         "intake", "search", "sweeps")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt,

@@ -129,7 +129,9 @@ class BridgeClient:
     def _new_http(self, *, max_connections: int = MAX_CONNECTIONS, max_keepalive: int = MAX_KEEPALIVE) -> httpx.Client:
         import httpx
 
-        return httpx.Client(transport=self._transport, trust_env=False,
+        from shared.tls import client_context
+
+        return httpx.Client(transport=self._transport, trust_env=False, verify=client_context(),
                             timeout=httpx.Timeout(FILE_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
                             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive))
 

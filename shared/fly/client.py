@@ -22,6 +22,7 @@ from shared.fly._http import LEASE_NONCE_HEADER, FlyHTTP, RetryableFailure, Retr
 from shared.fly.config import INSTANCE_METADATA_KEY
 from shared.fly.errors import FlyAPIError, FlyCapacityError, FlyNotFound, FlyTransientError
 from shared.fly.models import App, Lease, Machine, MachineConfig, OrgMachine, Snapshot, Volume, WaitResult
+from shared.tls import client_context
 
 log = logging.getLogger("shared.fly")
 
@@ -86,6 +87,7 @@ class FlyClient:
         self._client = httpx.Client(
             base_url=base,
             transport=transport,
+            verify=client_context(),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             headers={"Authorization": auth, "User-Agent": "openagents-fly/1"},
         )

@@ -6,7 +6,8 @@ someone else (or machine name taken), 412 stale `machine_version`/`current_versi
 state, 422 app name taken or no capacity; injected faults add 408/429/5xx.
 
 Admin routes (no auth; the emulator binds to loopback): `GET /_emulator/state` (counts, to assert
-nothing is left behind), `GET|POST|DELETE /_emulator/faults` (see `faults.py`),
+nothing is left behind), `GET|DELETE /_emulator/calls` (requests answered by operation, and `proxy`;
+DELETE answers them and starts counting again), `GET|POST|DELETE /_emulator/faults` (see `faults.py`),
 `POST /_emulator/machines/{id}/crash`, `GET /_emulator/health`.
 """
 
@@ -95,6 +96,7 @@ class MachinesAPI:
 
     def route(self, method: str, path: str, op: str, handler: Handler) -> Route:
         async def endpoint(request: Request) -> Response:
+            self.state.calls[op] += 1  # refused and faulted ones too: Fly counts every request
             if not self._authorized(request):
                 return _error(401, "unauthorized")
             fault = self.faults.api_fault(op)
@@ -320,6 +322,12 @@ class MachinesAPI:
     async def admin_state(self, r: Request) -> Response:
         return _json(self.state.counts())
 
+    async def admin_calls(self, r: Request) -> Response:
+        calls = dict(self.state.calls)
+        if r.method == "DELETE":
+            self.state.calls.clear()
+        return _json(calls)
+
     async def admin_faults(self, r: Request) -> Response:
         if r.method == "POST":
             try:
@@ -385,6 +393,7 @@ class MachinesAPI:
         routes += [
             Route("/_emulator/state", self.admin_state, methods=["GET"]),
             Route("/_emulator/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_emulator/calls", self.admin_calls, methods=["GET", "DELETE"]),
             Route("/_emulator/machines/{machine}/crash", self.admin_crash, methods=["POST"]),
             Route("/_emulator/health", self.admin_health, methods=["GET"]),
         ]

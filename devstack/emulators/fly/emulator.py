@@ -228,6 +228,18 @@ class FlyEmulator:
         """Apps, volumes, machines by state, active leases, live processes (what `/_emulator/state` says)."""
         return self.call(lambda s: s.counts())
 
+    def api_calls(self, *, reset: bool = False) -> dict[str, int]:
+        """Requests answered since the start (or the last reset), by Machines API operation (the route
+        names of `api.py`) plus `proxy` for requests through the edge proxy."""
+
+        def read(s: EmulatorState) -> dict[str, int]:
+            calls = dict(s.calls)
+            if reset:
+                s.calls.clear()
+            return calls
+
+        return self.call(read)
+
     def machine_address(self, machine_id: str) -> tuple[str, int] | None:
         """Where a process-mode machine listens (bypassing the proxy, like 6PN would)."""
 

@@ -66,6 +66,19 @@ KEEPALIVE_S = 2.0
 # was closed by the machine as it was reused. Sent again on a fresh connection, as Fly's proxy retries.
 _NOT_ANSWERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
+# `bench stream`'s breakdown: called with (mark, time.perf_counter()) at each step of a request's way
+# through the edge — `edge_in`, `replay_asked` (the origin answered fly-replay), `replay_sent` /
+# `replay_headers` (the replayed request to its target, its answer's headers), `token_out` (the first
+# SSE token frame passed on). None, the default, costs one test per step.
+Trace = Callable[[str, float], None]
+trace_hook: Trace | None = None
+
+
+def _trace(mark: str) -> None:
+    hook = trace_hook
+    if hook is not None:
+        hook(mark, time.perf_counter())
+
 
 def parse_replay(value: str) -> dict[str, str]:
     """`app=a;instance=b` (also `,`-separated, quoted values may hold commas) → fields."""
@@ -175,6 +188,8 @@ class FlyProxy:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1003})
             return
+        self.state.calls["proxy"] += 1
+        _trace("edge_in")
         request = await self._read(scope, receive)
         if request is None:
             upstream = _proxy_error(413, "body_too_large", "request body too large")
@@ -221,8 +236,12 @@ class FlyProxy:
                     "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
                 }
             )
+            timed = trace_hook is not None
             async for chunk in upstream.chunks:
                 if chunk:
+                    if timed and b"event: token" in chunk:
+                        timed = False
+                        _trace("token_out")
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -313,6 +332,7 @@ class FlyProxy:
         instruction = await self._replay_instruction(upstream)
         if instruction is None:
             return upstream
+        _trace("replay_asked")
         await upstream.close()
         if hops >= self.max_replays:
             return _proxy_error(502, "replay_loop", "too many fly-replay hops")
@@ -434,9 +454,14 @@ class FlyProxy:
         outgoing = self.client.build_request(request.method, url, headers=self._forward_headers(request), content=request.body)
         deadline = time.monotonic() + self.connect_timeout_s
         attempt = 0
+        replayed = trace_hook is not None and request.header("fly-replay-src") is not None
+        if replayed:
+            _trace("replay_sent")
         while True:
             try:
                 response = await self.client.send(outgoing, stream=True)
+                if replayed:
+                    _trace("replay_headers")
                 break
             except _NOT_ANSWERED as e:
                 if time.monotonic() > deadline or m.state not in ("started", "starting"):

@@ -32,7 +32,7 @@ import logging
 import re
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -229,6 +229,9 @@ class EmulatorState:
         self._app_numbers = iter(range(1, 1 << 30))
         self._machine_numbers = iter(range(1, 1 << 30))
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Requests answered, by Machines API operation (`list_org_machines`, `restart_machine`, …) and
+        # `proxy` for requests through the edge proxy: what benchmarks hold against Fly's rate limits.
+        self.calls: Counter[str] = Counter()
         # Set by a store (persist.py) when the world is kept on disk; `now` = record before answering.
         self.on_change: Callable[[bool], None] | None = None
 
