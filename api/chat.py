@@ -7,7 +7,7 @@ import re
 from flask import Response, request, stream_with_context
 
 from shared import ratelimit
-from shared.chat import history, replay, stream, stream_leases
+from shared.chat import history, replay, stream, stream_leases, timing
 from shared.chat.models import ChatRequest, HistoryQuery, MessageOut, SessionOut
 from shared.pagination import Page
 from shared.problems import bad_request
@@ -27,10 +27,12 @@ def chat_stream(ctx: RequestContext, body: ChatRequest) -> Response:
     """Send a message; the answer streams back as server-sent events. A turn that outlives the
     function ends its stream without `done`: resume it with `Last-Event-ID`. 429 `too-many-streams`
     when the user has CHAT_STREAMS_PER_USER streams open."""
+    trace = timing.TurnTrace()
     turn = stream.open_turn(ctx.user, body, lease="chat")
+    trace.mark("opened")
     if turn.attached:
         return _sse(stream_leases.Leased(turn.lease, replay.replay_turn(ctx.user, turn.turn_id, 0)))
-    return _sse(stream_leases.Leased(turn.lease, stream.stream_turn(turn)))
+    return _sse(stream_leases.Leased(turn.lease, stream.stream_turn(turn, trace=trace)))
 
 
 @router.get("/api/chat/stream/{turn_id:uuid}", stream=True, errors=(400, 404, 429))

@@ -1,6 +1,6 @@
 """`stream`: chat through route + SSE gateway + emulator proxy vs straight to the bridge, at a fixed
 token pace (ARCHITECTURE §7: + < 5 ms time to first token, ≥ 90% token rate, 200 concurrent streams).
-`warm-hire`: hire from the warm pool → first token (ARCHITECTURE §7: < 2 s), see `warm_hire`.
+`warm-hire` lives in `bench/warm_hire.py`.
 
 Both paths talk to the same real agent machine (the bridge, offline runtime, one token every
 `PACE_MS`). "Direct" is `POST /v1/turns` on the bridge's own port; "proxied" is the whole product path:
@@ -10,6 +10,7 @@ settlement) → SSE gateway (stream token, fly-replay) → emulator proxy → br
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import tempfile
@@ -17,6 +18,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +32,29 @@ TOKENS = 100
 CONCURRENT_FULL = 200
 TTFT_GOAL = Goal("<", 5, "ms")
 RATE_GOAL = Goal(">=", 0.9)
+CPU_GOAL = Goal("<=", 1.0)
 
 
-def _consume(client: httpx.Client, method: str, url: str, **kw: Any) -> tuple[float, float, int]:
-    """(time to first token s, seconds from first to last token, tokens) for one stream."""
+@dataclass(slots=True)
+class Streamed:
+    """One stream as the client saw it (perf_counter seconds; one clock for every local process)."""
+
+    sent: float
+    first: float
+    last: float
+    tokens: int
+    turn_id: str | None  # from the `session` event (proxied path only)
+
+    @property
+    def ttft(self) -> float:
+        return self.first - self.sent
+
+
+def _consume(client: httpx.Client, method: str, url: str, **kw: Any) -> Streamed:
     t0 = time.perf_counter()
     first = last = None
     n = 0
+    turn_id = None
     with client.stream(method, url, timeout=120, **kw) as resp:
         resp.raise_for_status()
         for ev in sse.parse(resp.iter_lines()):
@@ -45,16 +63,22 @@ def _consume(client: httpx.Client, method: str, url: str, **kw: Any) -> tuple[fl
                 first = first or now
                 last = now
                 n += 1
+            elif isinstance(ev, sse.Event) and ev.event == "session" and isinstance(ev.data, dict):
+                turn_id = str(ev.data.get("turn_id"))
+            elif isinstance(ev, sse.Event) and ev.event == "error":
+                raise AssertionError(f"the stream ended in an error: {ev.data}")
     assert first is not None and last is not None, "no tokens"
-    return first - t0, last - first, n
+    return Streamed(t0, first, last, n, turn_id)
 
 
 def _setup(ctx: Context) -> tuple[Any, Any, dict[str, Any]]:
     from devstack.chat_stack import drain_jobs, start_local_chat
+    from devstack.serve import CHAT_TRACE_ENV
     from shared.config import reset_settings
 
     bench_db = ctx.database()
     tmp = Path(tempfile.mkdtemp(prefix="oa-bench-stream-"))
+    trace_file = tmp / "chat-trace.jsonl"
     os.environ["LOG_LEVEL"] = "WARNING"
     # The API runs in its own process (as a function does), not in the load generator's. One user
     # makes every turn: its abuse guards (the chat rate limit, the cap on concurrent streams) are
@@ -63,7 +87,8 @@ def _setup(ctx: Context) -> tuple[Any, Any, dict[str, Any]]:
         "OFFLINE_TOKEN_INTERVAL_MS": str(PACE_MS), "OFFLINE_TOKENS": str(TOKENS)}, grace_s=1,
         api_process_env={**os.environ, "DATABASE_URL": bench_db.url, "OPENAGENTS_ENV": "test", "DATABASE_POOL_MAX": "40",
                          "CHAT_STREAMS_PER_USER": str(CONCURRENT_FULL + 10), "RATE_LIMITS": '{"chat": {"limit": 0}}',
-                         "SUPABASE_JWT_SECRET": os.environ.get("SUPABASE_JWT_SECRET") or "bench-jwt-secret-0123456789abcdef"})
+                         "SUPABASE_JWT_SECRET": os.environ.get("SUPABASE_JWT_SECRET") or "bench-jwt-secret-0123456789abcdef",
+                         CHAT_TRACE_ENV: str(trace_file)})
     os.environ.update({**local.env, "DATABASE_URL": bench_db.url, "OPENAGENTS_ENV": "test",
                        "SUPABASE_JWT_SECRET": os.environ.get("SUPABASE_JWT_SECRET") or "bench-jwt-secret-0123456789abcdef"})
     reset_settings()
@@ -82,12 +107,13 @@ def _setup(ctx: Context) -> tuple[Any, Any, dict[str, Any]]:
                         {"i": instance}).fetchone()
     host, port = local.fly.machine_address(target["fly_machine_id"])
     direct = {"url": f"http://{host}:{port}/v1/turns", "token": target["token"]}
-    return local, bench_db, {"headers": headers, "instance": instance, "direct": direct}
+    return local, bench_db, {"headers": headers, "instance": instance, "direct": direct, "trace_file": trace_file,
+                             "machine": target["fly_machine_id"]}
 
 
-def _run(local: Any, info: dict[str, Any], path: str, n: int, concurrency: int) -> list[tuple[float, float, int]]:
+def _run(local: Any, info: dict[str, Any], path: str, n: int, concurrency: int) -> list[Streamed]:
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
-    results: list[tuple[float, float, int]] = []
+    results: list[Streamed] = []
     lock = threading.Lock()
     with httpx.Client(base_url=local.base_url, limits=limits, trust_env=False) as client:
         def one(i: int) -> None:
@@ -106,177 +132,233 @@ def _run(local: Any, info: dict[str, Any], path: str, n: int, concurrency: int) 
     return results
 
 
-def _summary(rows: list[tuple[float, float, int]]) -> tuple[float, float]:
-    ttft = statistics.median(r[0] for r in rows) * 1000
-    rate = statistics.median((r[2] - 1) / r[1] for r in rows if r[1] > 0)
+def _summary(rows: list[Streamed]) -> tuple[float, float]:
+    ttft = statistics.median(r.ttft for r in rows) * 1000
+    rate = statistics.median((r.tokens - 1) / (r.last - r.first) for r in rows if r.last > r.first)
     return ttft, rate
+
+
+# --- where the added milliseconds go -----------------------------------------------------------------
+
+# (label, from mark, to mark): bench marks `sent`/`first`, the API's (`shared.chat.timing`), the edge's
+# (`devstack.emulators.fly.proxy.trace_hook`, prefixed `edge.`). Consecutive, so they add up to the total.
+PARTS = (
+    ("request in: HTTP, auth, body", "sent", "received"),
+    ("turn opening: instance, hold, lease, messages", "received", "opened"),
+    ("session frame written, machine target (cached)", "opened", "target"),
+    ("stream token minted, request to the edge", "target", "edge.edge_in"),
+    ("gateway hop: edge → gateway → fly-replay answer", "edge.edge_in", "edge.replay_asked"),
+    ("replay: lookup, replayed request sent", "edge.replay_asked", "edge.replay_sent"),
+    ("bridge: headers, then first token (the direct path's part)", "edge.replay_sent", "edge.token_out"),
+    ("edge → API: first token read and relayed", "edge.token_out", "token_in"),
+    ("first frame write: API → client", "token_in", "first"),
+)
+
+
+class _EdgeTrace:
+    """The emulated edge's marks, collected in this process (the emulator's thread calls `hook`)."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float]] = []
+        self._lock = threading.Lock()
+
+    def hook(self, mark: str, at: float) -> None:
+        with self._lock:
+            self.marks.append((mark, at))
+
+    def within(self, start: float, end: float) -> dict[str, float]:
+        """The first of each mark between `start` and `end` (streams run one at a time here)."""
+        with self._lock:
+            found: dict[str, float] = {}
+            for mark, at in self.marks:
+                if start <= at <= end:
+                    found.setdefault(f"edge.{mark}", at)
+            return found
+
+
+def _api_marks(trace_file: Path) -> dict[str, dict[str, float]]:
+    if not trace_file.exists():
+        return {}
+    rows = [json.loads(line) for line in trace_file.read_text().splitlines() if line.strip()]
+    return {r["turn_id"]: r["marks"] for r in rows}
+
+
+def _breakdown(rows: list[Streamed], edge: _EdgeTrace, trace_file: Path) -> list[tuple[str, float]]:
+    """Median ms of each part over the streams every mark was seen for, and the total's."""
+    api = _api_marks(trace_file)
+    per_part: list[list[float]] = [[] for _ in PARTS]
+    totals: list[float] = []
+    for r in rows:
+        marks = {"sent": r.sent, "first": r.first, **api.get(r.turn_id or "", {}), **edge.within(r.sent, r.first)}
+        if not all(a in marks and b in marks for _, a, b in PARTS):
+            continue
+        for i, (_, a, b) in enumerate(PARTS):
+            per_part[i].append((marks[b] - marks[a]) * 1000)
+        totals.append(r.ttft * 1000)
+    if not totals:
+        return []
+    return [(label, statistics.median(v)) for (label, _, _), v in zip(PARTS, per_part, strict=True)] + [
+        ("total (median of the same streams)", statistics.median(totals))]
+
+
+# Under concurrency the edge's marks cannot be told apart per stream; the API's can (by turn).
+API_PARTS = (("request in", "sent", "received"), ("turn opening", "received", "opened"),
+             ("to the bridge's headers", "opened", "upstream"), ("to the first token", "upstream", "token_in"),
+             ("frame write", "token_in", "first"))
+
+
+def _api_breakdown(rows: list[Streamed], trace_file: Path) -> str:
+    api = _api_marks(trace_file)
+    per_part: list[list[float]] = [[] for _ in API_PARTS]
+    for r in rows:
+        marks = {"sent": r.sent, "first": r.first, **api.get(r.turn_id or "", {})}
+        if all(a in marks and b in marks for _, a, b in API_PARTS):
+            for i, (_, a, b) in enumerate(API_PARTS):
+                per_part[i].append((marks[b] - marks[a]) * 1000)
+    if not per_part[0]:
+        return "no marks"
+    return ", ".join(f"{label} {statistics.median(v):.1f}" for (label, _, _), v in zip(API_PARTS, per_part, strict=True))
+
+
+def _token_costs(n: int = 200) -> tuple[float, float]:
+    """Median ms to mint and to verify one stream token (the same code and key kind, this process)."""
+    from shared.streaming import tokens
+
+    priv, pub = tokens.new_keypair()
+    target = tokens.StreamTarget(str(uuid.uuid4()), "oa-bench", "0123456789abcd", str(uuid.uuid4()))
+    mint, check = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        tok = tokens.sign(target, priv)
+        t1 = time.perf_counter()
+        tokens.verify(tok, pub)
+        t2 = time.perf_counter()
+        mint.append(t1 - t0)
+        check.append(t2 - t1)
+    return statistics.median(mint) * 1000, statistics.median(check) * 1000
+
+
+# --- CPU per 1,000 tokens ------------------------------------------------------------------------------
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int | None = None, pgid: int | None = None) -> float:
+    """CPU seconds (user + system, all threads) of one process, or of every process in a group."""
+    total = 0
+    for entry in ([str(pid)] if pid is not None else os.listdir("/proc")):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()  # after `pid (comm)`: state is field 3
+        if pgid is not None and int(fields[2]) != pgid:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total * _TICK_S
+
+
+def _pgid_of(local: Any, app: str | None = None, machine_id: str | None = None) -> int | None:
+    def find(s: Any) -> int | None:
+        for m in s.machines.values():
+            if (machine_id is not None and m.id == machine_id) or (app is not None and m.app.name == app):
+                record = s.runner.process_record(m)
+                if record is not None:
+                    return int(record["pgid"])
+        return None
+
+    result: int | None = local.fly.call(find)
+    return result
+
+
+class _CpuMeter:
+    def __init__(self, local: Any, info: dict[str, Any]) -> None:
+        from devstack.fly_dev import SSE_GATEWAY_APP
+
+        self.api_pid: int | None = local.api_pid
+        self.bridge = _pgid_of(local, machine_id=info["machine"])
+        self.gateway = _pgid_of(local, app=SSE_GATEWAY_APP)
+
+    def read(self) -> dict[str, float]:
+        return {"api": _cpu_of(pid=self.api_pid) if self.api_pid else 0.0,
+                "bridge": _cpu_of(pgid=self.bridge) if self.bridge else 0.0,
+                "gateway": _cpu_of(pgid=self.gateway) if self.gateway else 0.0}
 
 
 @benchmark("stream", "chat through route + gateway + proxy vs direct to the bridge")
 def stream(ctx: Context) -> Result:
+    from devstack.emulators.fly import proxy
+
     saved = dict(os.environ)
     local, _bench_db, info = _setup(ctx)
+    edge = _EdgeTrace()
+    proxy.trace_hook = edge.hook
     try:
         sequential = 30 if ctx.full else 8
         concurrent = CONCURRENT_FULL if ctx.full else 20
         _run(local, info, "direct", 3, 1)
         _run(local, info, "proxied", 3, 1)  # warm both paths (imports, pools, prepared statements)
-        d_ttft, d_rate = _summary(_run(local, info, "direct", sequential, 1))
-        p_ttft, p_rate = _summary(_run(local, info, "proxied", sequential, 1))
-        print(f"pace {PACE_MS} ms/token, {TOKENS} tokens per answer; {sequential} sequential streams per path")
+        # Alternating rounds: load from elsewhere on the machine falls on both paths alike.
+        direct_rows: list[Streamed] = []
+        proxied_rows: list[Streamed] = []
+        cpu = _CpuMeter(local, info)
+        spent = {"api": 0.0, "bridge": 0.0, "gateway": 0.0}
+        for _ in range(2):
+            direct_rows += _run(local, info, "direct", sequential // 2, 1)
+            before = cpu.read()
+            proxied_rows += _run(local, info, "proxied", sequential // 2, 1)
+            spent = {k: v + cpu.read()[k] - before[k] for k, v in spent.items()}
+        d_ttft, d_rate = _summary(direct_rows)
+        p_ttft, p_rate = _summary(proxied_rows)
+        print(f"pace {PACE_MS} ms/token, {TOKENS} tokens per answer; {len(direct_rows)} sequential streams per path")
         print(f"  time to first token   direct {d_ttft:.1f} ms   proxied {p_ttft:.1f} ms   added {p_ttft - d_ttft:.1f} ms"
               f"  goal {TTFT_GOAL}  {verdict(TTFT_GOAL, p_ttft - d_ttft)}")
         print(f"  token rate            direct {d_rate:.1f}/s   proxied {p_rate:.1f}/s   ratio {p_rate / d_rate:.3f}"
               f"  goal {RATE_GOAL}  {verdict(RATE_GOAL, p_rate / d_rate)}")
-        t0 = time.perf_counter()
+        parts = _breakdown(proxied_rows, edge, info["trace_file"])
+        print(f"  proxied time to first token, part by part (median ms; direct baseline {d_ttft:.2f} ms):")
+        for label, ms in parts:
+            print(f"    {label:<62} {ms:7.2f}")
+        mint, check = _token_costs()
+        print(f"    (stream token: mint {mint:.3f} ms, verify {check:.3f} ms, measured in the load generator)")
+        seq_tokens = sum(r.tokens for r in proxied_rows) / 1000
+        print(f"  CPU per 1,000 tokens (one stream at a time): API {spent['api'] / seq_tokens * 1000:.0f} ms relayed,"
+              f" gateway {spent['gateway'] / seq_tokens * 1000:.0f} ms, bridge {spent['bridge'] / seq_tokens * 1000:.0f} ms"
+              " emitted")
+        proxy.trace_hook = None  # the concurrent phase runs without the edge's marks
+        t0, c0 = time.perf_counter(), cpu.read()
         dc = _run(local, info, "direct", concurrent, concurrent)
-        dt_direct = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t1, c1 = time.perf_counter(), cpu.read()
         pc = _run(local, info, "proxied", concurrent, concurrent)
-        dt_proxied = time.perf_counter() - t0
+        t2, c2 = time.perf_counter(), cpu.read()
         cd_ttft, cd_rate = _summary(dc)
         cp_ttft, cp_rate = _summary(pc)
-        print(f"{concurrent} concurrent streams: all finished: direct {len(dc)}/{concurrent} in {dt_direct:.1f} s,"
-              f" proxied {len(pc)}/{concurrent} in {dt_proxied:.1f} s")
+        print(f"{concurrent} concurrent streams: all finished: direct {len(dc)}/{concurrent} in {t1 - t0:.1f} s,"
+              f" proxied {len(pc)}/{concurrent} in {t2 - t1:.1f} s")
         print(f"  time to first token   direct {cd_ttft:.1f} ms   proxied {cp_ttft:.1f} ms")
+        print(f"    proxied, part by part (median ms): {_api_breakdown(pc, info['trace_file'])}")
         print(f"  token rate            direct {cd_rate:.1f}/s   proxied {cp_rate:.1f}/s   ratio {cp_rate / cd_rate:.3f}"
               f"  goal {RATE_GOAL}  {verdict(RATE_GOAL, cp_rate / cd_rate)}")
+        tokens = sum(r.tokens for r in pc) / 1000
+        direct_tokens = sum(r.tokens for r in dc) / 1000
+        api_ms = (c2["api"] - c1["api"]) / tokens * 1000
+        gateway_ms = (c2["gateway"] - c1["gateway"]) / tokens * 1000
+        bridge_ms = (c2["bridge"] - c1["bridge"]) / tokens * 1000
+        bridge_direct_ms = (c1["bridge"] - c0["bridge"]) / direct_tokens * 1000
+        print(f"  CPU per 1,000 tokens (proxied phase): API {api_ms:.0f} ms relayed, gateway {gateway_ms:.0f} ms,"
+              f" bridge {bridge_ms:.0f} ms emitted (direct phase: bridge {bridge_direct_ms:.0f} ms)")
+        if bridge_ms > 0:
+            ratio = (api_ms + gateway_ms) / bridge_ms
+            print(f"  API + gateway CPU / bridge CPU per token   ratio {ratio:.2f}  goal {CPU_GOAL}"
+                  f"  {verdict(CPU_GOAL, ratio)}")
         return Result("stream", TTFT_GOAL, value=max(0.0, p_ttft - d_ttft), unit="ms")
     finally:
+        proxy.trace_hook = None
         local.stop()
         os.environ.clear()
         os.environ.update(saved)
         from shared.config import reset_settings
 
-        reset_settings()
-
-
-# --- warm-hire ----------------------------------------------------------------------------------------
-
-WARM_GOAL = Goal("<", 2, "s")
-WARM_POOL = 2  # what `make dev` keeps
-BUNDLE_FILES = {"agent.yaml": b"name: Bench planner\n", "workspace/SOUL.md": b"You plan the day.\n",
-                "workspace/AGENTS.md": b"# Agents\n" + b"Be brief.\n" * 200}
-
-
-def _bench_agent(db: Any, creator_id: str, tag: str) -> str:
-    """A published agent whose current version has a bundle (so the claim pushes files): its slug."""
-    import base64
-    import json
-
-    slug = f"bench-warm-{tag}"
-    bundle = {"files": {p: base64.b64encode(b).decode() for p, b in BUNDLE_FILES.items()}, "signatures": {}}
-    with db.service() as tx:
-        agent = tx.sql("insert into agents (creator_id, slug, name, category, status, published_at)"
-                       " values (%(c)s, %(s)s, 'Bench planner', 'bench', 'published', now()) returning id",
-                       {"c": creator_id, "s": slug}).fetchone()["id"]
-        version = tx.sql("insert into agent_versions (agent_id, creator_id, version, openclaw_version, bundle, status,"
-                         " published_at) values (%(a)s, %(c)s, '1.0.0', '2026.9.6', %(b)s::jsonb, 'published', now())"
-                         " returning id", {"a": agent, "c": creator_id, "b": json.dumps(bundle)}).fetchone()["id"]
-        tx.sql("update agents set current_version_id = %(v)s where id = %(a)s", {"v": version, "a": agent})
-    return slug
-
-
-def _hire_to_first_token(local: Any, db: Any, headers: dict[str, str], slug: str) -> dict[str, Any]:
-    """POST /api/instances → the lifecycle queue runs (a worker drain in the background, as a worker
-    would; it goes on with the refill the claim deferred) → `running` → POST /api/chat/stream → the
-    first token. Seconds from the hire request for each mark."""
-    from devstack.chat_stack import drain_jobs
-
-    with httpx.Client(base_url=local.base_url, timeout=60, trust_env=False) as http:
-        t0 = time.perf_counter()
-        resp = http.post("/api/instances", json={"agent": slug}, headers=headers)
-        resp.raise_for_status()
-        instance = resp.json()["id"]
-        hired = time.perf_counter() - t0
-        worker = threading.Thread(target=drain_jobs, args=(db, ["lifecycle"]), kwargs={"timeout": 120}, daemon=True)
-        worker.start()
-        while True:
-            status = http.get(f"/api/instances/{instance}", headers=headers).json()["status"]
-            if status == "running":
-                break
-            if status == "error" or time.perf_counter() - t0 > 120:
-                raise RuntimeError(f"the hire ended {status}")
-            time.sleep(0.005)
-        running = time.perf_counter() - t0
-        ttft, _, _ = _consume(http, "POST", "/api/chat/stream", headers=headers,
-                              json={"instance_id": instance, "message": "plan my day", "client_message_id": uuid.uuid4().hex})
-        first = running + ttft
-        worker.join(180)  # the refill (a new unit) finishes before the next hire
-    return {"id": instance, "hired": hired, "running": running, "first": first, **_bridge_bundle(instance)}
-
-
-def _bridge_bundle(instance_id: str) -> dict[str, Any]:
-    """Whether the instance runs on a pool unit, and the version its bridge reports (GET /v1/bundle)."""
-    from shared.bridge.client import bridge_client
-    from shared.lifecycle.wake import machine_target
-
-    target = machine_target(instance_id)
-    return {"warm": target.app.startswith("oa-pool-"), "version": bridge_client().bundle_state(target).get("version")}
-
-
-@benchmark("warm-hire", "warm-pool hire → first token, real bridge (offline runtime)")
-def warm_hire(ctx: Context) -> Result:
-    from bench.lifecycle import _default_db
-    from devstack.chat_stack import start_local_chat
-    from shared.config import reset_settings
-    from shared.data import migrate
-
-    hires = 10 if ctx.full else 3
-    saved = dict(os.environ)
-    bdb = ctx.database()
-    tag = uuid.uuid4().hex[:8]
-    tmp = Path(tempfile.mkdtemp(prefix="oa-bench-warm-"))
-    os.environ["LOG_LEVEL"] = "WARNING"
-    jwt = os.environ.get("SUPABASE_JWT_SECRET") or "bench-jwt-secret-0123456789abcdef"
-    # The API in its own process (as a function runs); the worker (claim, refill) is this process.
-    local = start_local_chat(tmp, fly_token="bench-fly-token", machine_env={
-        "OFFLINE_TOKEN_INTERVAL_MS": str(PACE_MS), "OFFLINE_TOKENS": "20"}, grace_s=1,
-        api_process_env={**os.environ, "DATABASE_URL": bdb.url, "OPENAGENTS_ENV": "test", "SUPABASE_JWT_SECRET": jwt})
-    os.environ.update({**local.env, "DATABASE_URL": bdb.url, "OPENAGENTS_ENV": "test", "SUPABASE_JWT_SECRET": jwt,
-                       "WARM_POOL_SIZE": "0"})
-    reset_settings()
-    try:
-        with _default_db(bdb.url, 24) as db:
-            from shared.lifecycle.warm_pool import drain_pool, refill
-
-            migrate.seed(bdb.url, log=lambda *_: None)
-            with httpx.Client(base_url=local.base_url, timeout=60) as http:
-                users = [http.post("/api/dev/sign-in", json={"email": f"warm-{tag}-{i}@bench.openagents.invalid"}).json()
-                         for i in range(hires + 1)]
-            with db.service() as tx:
-                tx.sql("update credit_balances set topup_credits = 1000000 where user_id = any(%(u)s::uuid[])",
-                       {"u": [u["user_id"] for u in users]})
-            slug = _bench_agent(db, users[0]["user_id"], tag)
-            heads = [{"Authorization": f"Bearer {u['access_token']}"} for u in users]
-            try:
-                cold = _hire_to_first_token(local, db, heads[0], slug)  # the pool off: the whole saga
-                os.environ["WARM_POOL_SIZE"] = str(WARM_POOL)
-                reset_settings()
-                t = time.perf_counter()
-                made = refill()
-                print(f"warm pool: {made.built} units made (app + network + volume + machine started, then suspended)"
-                      f" in {time.perf_counter() - t:.1f} s")
-                runs = [_hire_to_first_token(local, db, heads[1 + i], slug) for i in range(hires)]
-            finally:
-                drain_pool()
-        warm = [r for r in runs if r["warm"]]
-        firsts = [r["first"] for r in warm]
-        med = statistics.median(firsts) if firsts else float("inf")
-        print(f"cold hire (pool empty, the saga) → first token {cold['first']:.2f} s"
-              f" (running after {cold['running']:.2f} s)")
-        pushed = sum(1 for r in [cold, *runs] if r["version"])
-        print(f"{len(warm)}/{hires} hires claimed a pool unit; the bridge reports the agent's version"
-              f" ({len(BUNDLE_FILES)} files pushed before `running`) on {pushed}/{hires + 1} instances")
-        if warm:
-            print(f"  hire request      p50 {statistics.median(r['hired'] for r in warm) * 1000:.0f} ms")
-            print(f"  → running         p50 {statistics.median(r['running'] for r in warm) * 1000:.0f} ms"
-                  " (worker pickup, claim, resume, bridge ready, bundle push)")
-            print(f"  → first token     p50 {med * 1000:.0f} ms, max {max(firsts) * 1000:.0f} ms"
-                  f"  goal {WARM_GOAL}  {verdict(WARM_GOAL, med)}")
-        return Result("warm-hire", WARM_GOAL, value=med, unit="s")
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
         reset_settings()

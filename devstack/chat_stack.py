@@ -17,6 +17,7 @@ class LocalChat:
     fly: Any
     env: dict[str, str]
     stop: Callable[[], None]
+    api_pid: int | None = None  # the API's own process, when it has one (`api_process_env`)
 
 
 def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline", openclaw: Any = None,
@@ -41,6 +42,7 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
            "CHAT_RESUME_GRACE_S": str(grace_s), "OPENAGENTS_AGENT_RUNTIME": runtime,
            # Machines reach models through this API's LLM proxy (its upstream is the caller's to set).
            "LLM_PROXY_URL": f"http://127.0.0.1:{port}/llm"}
+    api_pid: int | None = None
     if api_process_env is not None:
         import subprocess
         import sys
@@ -60,6 +62,7 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
                 fly.stop()
                 raise RuntimeError("the API process did not come up")
             time.sleep(0.1)
+        api_pid = proc.pid
 
         def stop() -> None:
             proc.terminate()
@@ -73,7 +76,7 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
             server.shutdown()
             fly.stop()
 
-    return LocalChat(base_url=f"http://127.0.0.1:{port}", fly=fly, env=env, stop=stop)
+    return LocalChat(base_url=f"http://127.0.0.1:{port}", fly=fly, env=env, stop=stop, api_pid=api_pid)
 
 
 def drain_jobs(db: Any, queues: list[str], *, timeout: float = 90.0) -> None:

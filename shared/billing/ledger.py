@@ -8,6 +8,7 @@ written the first time (`duplicate=True`) and changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -121,12 +122,23 @@ def reserve_turn(tx: Tx, user_id: str, turn_id: str, agent_price: int) -> int:
     """Places the hold of a turn just created in `tx` (the agent's price part + the metered
     allowance) under the balance lock, or raises 402 — the caller's transaction then rolls back and
     the turn never existed. Returns the credits held."""
+    return queue_turn_hold(tx, user_id, turn_id, agent_price)()
+
+
+def queue_turn_hold(tx: Tx, user_id: str, turn_id: str, agent_price: int) -> Callable[[], int]:
+    """`reserve_turn` in two steps, for a pipeline (`Tx.queue`): queues the hold, and returns what
+    reads its result once the pipeline has run — the credits held, or the 402."""
     needed = hold_size(agent_price)
-    row = tx.one("ledger_hold", user_id=user_id, turn_id=turn_id, credits=needed, agent_credits=max(agent_price, 0))
-    assert row is not None
-    if not row["held"]:
-        raise _insufficient(needed, int(row["available"]))
-    return needed
+    cur = tx.queue("ledger_hold", user_id=user_id, turn_id=turn_id, credits=needed, agent_credits=max(agent_price, 0))
+
+    def result() -> int:
+        row = cur.fetchone()
+        assert row is not None
+        if not row["held"]:
+            raise _insufficient(needed, int(row["available"]))
+        return needed
+
+    return result
 
 
 # --- GET /api/credits ------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ from shared.streaming import sse
 
 FRAME_S = 0.05
 PROMPT_EVENTS = {"session", "status", "tool", "done", "error"}  # flushed at once: other devices care
+# …except a turn's lead-in: `session` and the bridge's `status` come just before the first token, and
+# flushing them then would put a database round trip in front of it. They wait for the first token
+# (then go with it, right after it is relayed), up to one frame.
+LEAD_IN = {"session", "status"}
 
 
 class TurnWriter:
@@ -28,6 +32,8 @@ class TurnWriter:
         self._last_flush = time.monotonic()
         self._interval = frame_s
         self._urgent = False
+        self._lead_in = True
+        self._lead_in_at = 0.0
 
     def emit(self, event: str, data: Any) -> bytes:
         """Numbers and buffers one event; returns its SSE bytes for the browser."""
@@ -37,12 +43,21 @@ class TurnWriter:
             self._text.append(str(data.get("text", "")))
         elif event == "tool":
             self._tools.append(data)
+        if event not in LEAD_IN:
+            self._lead_in = False
+        elif self._lead_in:
+            self._lead_in_at = time.monotonic()  # the frame it may wait counts from its latest event
         if event in PROMPT_EVENTS:
             self._urgent = True
         return sse.encode(event, data, self.seq)
 
     def maybe_flush(self) -> None:
-        if self._pending and (self._urgent or time.monotonic() - self._last_flush >= self._interval):
+        if not self._pending:
+            return
+        now = time.monotonic()
+        if self._lead_in and now - self._lead_in_at < self.frame_s:
+            return
+        if self._urgent or now - self._last_flush >= self._interval:
             self.flush()
 
     def flush(self) -> None:

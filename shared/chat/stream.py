@@ -34,6 +34,7 @@ from shared.chat.frames import TurnWriter
 from shared.chat.models import ChatRequest
 from shared.chat.relay import OpenedTurn, RelayPosition, finish_done, finish_error, relay_upstream
 from shared.chat.stream_leases import StreamKind, StreamLease
+from shared.chat.timing import TurnTrace
 from shared.chat.upstream import MachineTarget, UpstreamError, open_turn_stream
 from shared.chat.usage import TurnMeter, close_turn
 from shared.data import get_db
@@ -55,10 +56,75 @@ def agent_price(instance: dict[str, Any], *, session_paid: bool) -> int:
     return int(instance["credits_price"])
 
 
+class _Unusual(Exception):
+    """The pipelined opening met what only the step-by-step one decides (a repeated
+    client_message_id, a session not found); its transaction is rolled back."""
+
+
 def open_turn(user: User, req: ChatRequest, *, lease: StreamKind | None = None) -> OpenedTurn:
-    """One transaction: the instance, a repeated client_message_id, the session, the turn with its
-    hold (or 402, rolling all of it back), the stream's lease when `lease` names its kind (or 429,
-    likewise), and both messages (so the first token is not kept waiting on several round trips)."""
+    """One transaction: the instance, the session, the turn with its hold (or 402, rolling all of it
+    back), the stream's lease when `lease` names its kind (or 429, likewise), and both messages.
+
+    In front of the first token, so pipelined (issue 14): the rows get their ids here and every
+    statement goes out at once — two round trips and the commit, where one statement after another
+    took eleven. Whatever it does not expect (a repeated client_message_id above all, which attaches
+    to the existing turn) rolls it back to the step-by-step opening, which decides."""
+    import psycopg
+
+    try:
+        return _open_pipelined(user, req, lease)
+    except (_Unusual, psycopg.Error):
+        return _open_stepwise(user, req, lease)
+
+
+def _open_pipelined(user: User, req: ChatRequest, lease: StreamKind | None) -> OpenedTurn:
+    from uuid import uuid4
+
+    from shared.billing.ledger import queue_turn_hold
+    from shared.chat import stream_leases
+
+    with get_db().service() as tx:
+        with tx.conn.pipeline():  # round trip 1: what the hold's size depends on
+            inst_cur = tx.queue("chat_instance", instance_id=req.instance_id, user_id=user.id)
+            if req.session_id is not None:
+                session_cur = tx.queue("session_of_user", session_id=req.session_id, user_id=user.id,
+                                       instance_id=req.instance_id)
+                paid_cur = tx.queue("chat_session_paid", session_id=req.session_id)
+        inst = inst_cur.fetchone()
+        if inst is None:
+            raise not_found("instance")
+        session_paid = False
+        if req.session_id is not None:
+            if session_cur.fetchone() is None:
+                raise _Unusual
+            paid = paid_cur.fetchone()
+            session_paid = inst["pricing_model"] == "per_session" and bool(paid and paid["paid"])
+        session_id = str(req.session_id) if req.session_id is not None else str(uuid4())
+        turn_id, user_msg, asst_msg = str(uuid4()), str(uuid4()), str(uuid4())
+        common = {"session_id": session_id, "user_id": user.id, "turn_id": turn_id}
+        with tx.conn.pipeline():  # round trip 2: the rows, the hold, the lease
+            if req.session_id is None:
+                tx.queue("session_create_with_id", id=session_id, user_id=user.id, instance_id=req.instance_id,
+                         title=req.message, channel="web")
+            turn_cur = tx.queue("turn_create_with_id", id=turn_id, session_id=session_id, user_id=user.id,
+                                instance_id=req.instance_id, client_message_id=req.client_message_id)
+            tx.queue("message_create_with_id", id=user_msg, role="user", content=req.message, **common)
+            tx.queue("message_create_with_id", id=asst_msg, role="assistant", content="", **common)
+            tx.queue("turn_link_messages", turn_id=turn_id, user_message_id=user_msg, assistant_message_id=asst_msg)
+            tx.queue("session_touch", session_id=session_id)
+            held = queue_turn_hold(tx, user.id, turn_id, agent_price(inst, session_paid=session_paid))
+            leased = stream_leases.queue_acquire(tx, user.id, lease) if lease is not None else None
+        if turn_cur.fetchone() is None:
+            raise _Unusual  # (the statements after it failed already: a repeated client_message_id)
+        held()  # the 402 first, as step by step
+        slot = leased() if leased is not None else None
+    return OpenedTurn(user.id, str(inst["id"]), str(inst["agent_id"]), session_id, turn_id, user_msg, asst_msg,
+                      req.message, inst["status"], attached=False, lease=slot)
+
+
+def _open_stepwise(user: User, req: ChatRequest, lease: StreamKind | None) -> OpenedTurn:
+    """`open_turn` one statement after another: every case, the repeated client_message_id and a
+    lost race for it included."""
     from shared.billing.ledger import reserve_turn
 
     db = get_db()
@@ -186,10 +252,12 @@ class _HandOff(Exception):
     pass
 
 
-def stream_turn(turn: OpenedTurn, *, grace_s: float | None = None, deadline: float | None = None) -> Iterator[bytes]:
+def stream_turn(turn: OpenedTurn, *, grace_s: float | None = None, deadline: float | None = None,
+                trace: TurnTrace | None = None) -> Iterator[bytes]:
     """The browser's side: relays what `_relay` produces; when the browser goes away, the relay runs
     on without it (see `_Control`), so a reload can resume the same turn. At `deadline` (monotonic;
-    default: the function's limit less the handoff margin, from now) the turn goes to a worker."""
+    default: the function's limit less the handoff margin, from now) the turn goes to a worker.
+    `trace` takes the benchmark's marks (`shared.chat.timing`)."""
     from shared.chat import handoff
 
     if grace_s is None:
@@ -197,9 +265,13 @@ def stream_turn(turn: OpenedTurn, *, grace_s: float | None = None, deadline: flo
 
         grace_s = get_settings().CHAT_RESUME_GRACE_S
     control = _Control(grace_s)
-    relay = _relay(turn, control, handoff.deadline() if deadline is None else deadline)
+    trace = trace or TurnTrace()
+    relay = _relay(turn, control, handoff.deadline() if deadline is None else deadline, trace)
     try:
         for chunk in relay:
+            timed = trace.marks is not None and chunk.startswith(b"id: ") and b"\nevent: token\n" in chunk[:40]
+            if timed:
+                trace.mark("token_in")
             try:
                 yield chunk
             except GeneratorExit:
@@ -207,11 +279,13 @@ def stream_turn(turn: OpenedTurn, *, grace_s: float | None = None, deadline: flo
                 for _ in relay:  # no more yields to a closed connection: just finish the relay
                     pass
                 return
+            if timed:
+                trace.first_token_written(turn.turn_id)
     finally:
         relay.close()
 
 
-def _relay(turn: OpenedTurn, control: _Control, deadline: float) -> Generator[bytes, None, None]:
+def _relay(turn: OpenedTurn, control: _Control, deadline: float, trace: TurnTrace) -> Generator[bytes, None, None]:
     from shared.chat import handoff
 
     writer = TurnWriter(turn_id=turn.turn_id, session_id=turn.session_id, user_id=turn.user_id)
@@ -232,6 +306,7 @@ def _relay(turn: OpenedTurn, control: _Control, deadline: float) -> Generator[by
         yield writer.emit("session", {"session_id": turn.session_id, "turn_id": turn.turn_id,
                                       "message_id": turn.assistant_message_id})
         target = yield from _reach_machine(turn, writer)
+        trace.mark("target")
         meter.start()
         if time.monotonic() >= deadline:  # waking took the function's time: the worker opens the turn
             writer.flush()
@@ -241,6 +316,7 @@ def _relay(turn: OpenedTurn, control: _Control, deadline: float) -> Generator[by
         with open_turn_stream(target, turn_id=turn.turn_id, session_key=handoff.session_key(turn.session_id),
                               message=turn.message) as events:
             position.opened = True
+            trace.mark("upstream")
             guard = canary.stream_guard(turn.instance_id, user_id=turn.user_id, reference=turn.turn_id)
             try:
                 yield from relay_upstream(events, writer, meter, position, between=between, guard=guard)

@@ -14,7 +14,7 @@ credits is the 402 it always was, and a 429 leaves no turn behind.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 from shared.data import Tx, get_db
@@ -51,15 +51,26 @@ def too_many_streams(retry_after: int, cap: int) -> Problem:
 
 def acquire(tx: Tx, user_id: str, kind: StreamKind) -> StreamLease:
     """A lease for one more stream of this user, in `tx` (rolled back with it); 429 at the cap."""
+    return queue_acquire(tx, user_id, kind)()
+
+
+def queue_acquire(tx: Tx, user_id: str, kind: StreamKind) -> Callable[[], StreamLease]:
+    """`acquire` in two steps, for a pipeline (`Tx.queue`): queues it, and returns what reads the
+    result once the pipeline has run — the lease, or the 429."""
     from shared.config import get_settings
 
     s = get_settings()
-    row = tx.one("stream_lease_acquire", user_id=user_id, kind=kind, cap=s.CHAT_STREAMS_PER_USER,
-                 ttl_s=s.FUNCTION_MAX_DURATION_S)
-    assert row is not None
-    if row["lease_id"] is None:
-        raise too_many_streams(int(row["retry_after"]), s.CHAT_STREAMS_PER_USER)
-    return StreamLease(str(row["lease_id"]))
+    cur = tx.queue("stream_lease_acquire", user_id=user_id, kind=kind, cap=s.CHAT_STREAMS_PER_USER,
+                   ttl_s=s.FUNCTION_MAX_DURATION_S)
+
+    def result() -> StreamLease:
+        row = cur.fetchone()
+        assert row is not None
+        if row["lease_id"] is None:
+            raise too_many_streams(int(row["retry_after"]), s.CHAT_STREAMS_PER_USER)
+        return StreamLease(str(row["lease_id"]))
+
+    return result
 
 
 def acquire_now(user_id: str, kind: StreamKind) -> StreamLease:

@@ -46,9 +46,13 @@ class Tx:
         cur = self.conn.cursor()
         if self._pending is not None:
             setup, self._pending = self._pending, None
-            with self.conn.pipeline():
+            if self.conn.pgconn.pipeline_status:  # in the caller's pipeline (`queue`): a nested one would sync
                 self.conn.execute(_SETUP, setup)
                 cur.execute(sql, params)
+            else:
+                with self.conn.pipeline():
+                    self.conn.execute(_SETUP, setup)
+                    cur.execute(sql, params)
         else:
             cur.execute(sql, params)
         return cur
@@ -70,6 +74,11 @@ class Tx:
     def execute(self, name: str, **params: Any) -> int:
         """Runs a statement; returns the affected row count."""
         return self._query(name, params).rowcount
+
+    def queue(self, name: str, **params: Any) -> psycopg.Cursor[Row]:
+        """Runs a named query and returns its cursor unread. Inside `with tx.conn.pipeline():` queries
+        queued together go out in one round trip; read their cursors once the block has ended."""
+        return self._query(name, params)
 
     def sql(self, sql: str, params: Mapping[str, Any] | tuple[Any, ...] | None = None) -> psycopg.Cursor[Row]:
         """Ad-hoc SQL for the migration runner, tests and benchmarks only; app code uses named queries."""

@@ -39,6 +39,24 @@ insert into public.messages (session_id, user_id, turn_id, role, content)
 values (%(session_id)s, %(user_id)s, %(turn_id)s, %(role)s, %(content)s)
 returning id;
 
+-- name: session_create_with_id
+-- The pipelined turn opening (`shared.chat.stream`) names its rows itself, so that no statement waits
+-- for another's answer.
+insert into public.sessions (id, user_id, instance_id, title, channel)
+values (%(id)s, %(user_id)s, %(instance_id)s, left(%(title)s, 80), %(channel)s);
+
+-- name: turn_create_with_id
+-- No row when client_message_id was used already: the pipelined opening then falls back to the
+-- step-by-step one, which attaches.
+insert into public.turns (id, session_id, user_id, instance_id, client_message_id)
+values (%(id)s, %(session_id)s, %(user_id)s, %(instance_id)s, %(client_message_id)s)
+on conflict (user_id, client_message_id) do nothing
+returning id;
+
+-- name: message_create_with_id
+insert into public.messages (id, session_id, user_id, turn_id, role, content)
+values (%(id)s, %(session_id)s, %(user_id)s, %(turn_id)s, %(role)s, %(content)s);
+
 -- name: turn_link_messages
 update public.turns set user_message_id = %(user_message_id)s, assistant_message_id = %(assistant_message_id)s
 where id = %(turn_id)s;

@@ -1,0 +1,88 @@
+"""Opening a turn (issue 14): the pipelined opening writes what the step-by-step one wrote, and the
+cases it leaves to the step-by-step one (a repeated client_message_id) still come out as before."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from shared.auth import User
+from shared.chat import stream
+from shared.chat.models import ChatRequest
+from shared.problems import Problem
+from tests.support.billing_helpers import World, balance, world
+
+
+def _req(w: World, *, session: str | None = None, cmid: str | None = None, message: str = "hello") -> ChatRequest:
+    return ChatRequest(instance_id=uuid.UUID(w.instance_id), session_id=uuid.UUID(session) if session else None,
+                       message=message, client_message_id=cmid or uuid.uuid4().hex)
+
+
+def _rows(db: Any, turn_id: str) -> dict[str, Any]:
+    with db.service() as tx:
+        return tx.sql(
+            "select t.session_id, t.status::text as status, t.hold_credits, t.held_at is not null as held,"
+            " t.user_message_id, t.assistant_message_id, s.title,"
+            " (select array_agg(m.role::text || ':' || m.content order by m.created_at) from messages m"
+            "  where m.turn_id = t.id) as messages"
+            " from turns t join sessions s on s.id = t.session_id where t.id = %(t)s", {"t": turn_id}).fetchone()
+
+
+def test_a_new_session_and_turn_in_one_go(db: Any) -> None:
+    w = world(db, price=5)
+    user = User(w.user_id, None, {})
+    turn = stream._open_pipelined(user, _req(w, message="plan my day"), "chat")
+    rows = _rows(db, turn.turn_id)
+    assert not turn.attached and turn.lease is not None
+    assert rows["held"] and rows["hold_credits"] >= 5 and rows["status"] == "streaming"
+    assert rows["title"] == "plan my day" and str(rows["session_id"]) == turn.session_id
+    assert rows["messages"] == ["user:plan my day", "assistant:"]
+    assert str(rows["user_message_id"]) == turn.user_message_id
+    assert str(rows["assistant_message_id"]) == turn.assistant_message_id
+    turn.lease.release()
+
+
+def test_a_turn_in_an_existing_session(db: Any) -> None:
+    w = world(db, pricing_model="per_session", price=7)
+    user = User(w.user_id, None, {})
+    turn = stream._open_pipelined(user, _req(w, session=w.session_id), None)
+    assert turn.session_id == w.session_id and turn.lease is None
+    assert _rows(db, turn.turn_id)["hold_credits"] >= 7
+
+
+def test_a_repeated_client_message_id_attaches_through_the_fallback(db: Any) -> None:
+    w = world(db)
+    user = User(w.user_id, None, {})
+    first = stream.open_turn(user, _req(w, cmid="same-id"))
+    with pytest.raises((stream._Unusual, psycopg.Error)):  # rolled back either way
+        stream._open_pipelined(user, _req(w, cmid="same-id"), None)
+    again = stream.open_turn(user, _req(w, cmid="same-id"))
+    assert again.attached and again.turn_id == first.turn_id
+    with db.service() as tx:
+        assert tx.sql("select count(*) as n from turns where user_id = %(u)s", {"u": w.user_id}).fetchone()["n"] == 1
+
+
+def test_no_credits_is_a_402_that_leaves_nothing(db: Any) -> None:
+    w = world(db, price=5)
+    with db.service() as tx:
+        tx.sql("update credit_balances set subscription_credits = 0, topup_credits = 0 where user_id = %(u)s",
+               {"u": w.user_id})
+    user = User(w.user_id, None, {})
+    with pytest.raises(Problem) as err:
+        stream.open_turn(user, _req(w), lease="chat")
+    assert err.value.status == 402
+    with db.service() as tx:
+        assert tx.sql("select count(*) as n from turns where user_id = %(u)s", {"u": w.user_id}).fetchone()["n"] == 0
+        assert tx.sql("select count(*) as n from sessions where user_id = %(u)s", {"u": w.user_id}).fetchone()["n"] == 1
+    assert balance(db, w.user_id)["topup_credits"] == 0
+
+
+def test_an_instance_of_someone_else_is_not_found(db: Any) -> None:
+    w = world(db)
+    other = world(db)
+    with pytest.raises(Problem) as err:
+        stream.open_turn(User(other.user_id, None, {}), _req(w))
+    assert err.value.status == 404
