@@ -24,7 +24,9 @@ def test_coldstart_quick(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     last = _last_line(out)
     assert re.match(r"^coldstart: (ratio=[0-9.]+|value=[0-9.]+[a-z%]+) goal=.+$", last), last
-    assert last.endswith("goal=<150ms")
+    assert last.endswith("goal=<=1.15")  # the headline is the worst ratio to the bare framework
+    assert "goal <150ms" in out  # the absolute figure stays a report line
+    assert "bare framework over the whole run" in out
     assert "api.ops" in out  # every entry point is listed
 
 
@@ -107,3 +109,34 @@ def test_intake_quick(database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     finally:
         db.close()
     assert jobs == 0  # no benchmark job left for a later test's worker
+
+
+def test_sweeps_quick(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Reconcile compares the whole database with the whole Fly org: it needs a database of its own, so
+    # the benchmark makes its throwaway cluster here instead of sharing the test database.
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("BENCH_SWEEP_SIZES", "200")
+    assert bench.run("sweeps", full=False) == 0
+    out = capsys.readouterr().out
+    last = _last_line(out)
+    assert re.match(r"^sweeps: ratio=[0-9.]+ goal=<1$", last), last
+    for sweep in ("health", "reconcile", "idle"):
+        assert re.search(rf"^  {sweep} +[0-9.]+ s +[0-9.]+ s/1k  period [0-9]+ s", out, re.M), sweep
+    assert "reconcile skipped" not in out
+    # The emulator counted the Machines API calls each sweep made, by operation.
+    assert re.search(r"Fly Machines API: list_org_machines [0-9]+; proxy requests [0-9,]+", out)
+    assert re.search(r"[0-9]+ orphan apps and [0-9]+ extra machines deleted", out)
+    assert re.search(r"20 stops deferred in [0-9.]+ s, drained", out)  # 10% of 200 idle past the threshold
+
+
+def test_relay_intake_quick(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # its own cluster: its drains see only its jobs
+    monkeypatch.setenv("BENCH_RELAY_RATE", "4")
+    monkeypatch.setenv("BENCH_RELAY_SECONDS", "2")
+    assert bench.run("relay-intake", full=False) == 0
+    out = capsys.readouterr().out
+    last = _last_line(out)
+    assert re.match(r"^relay-intake: ratio=[0-9.]+ goal=>=0\.9$", last), last
+    assert re.search(r"accepted [0-9.]+/s \(HTTP \{200: 8\}\)", out), out  # 4/s for 2 s, every one accepted
+    assert re.search(r"answered 8 of 8 \(8 replies sent\)", out), out
+    assert "backlog (recorded, not yet answered) each second" in out
