@@ -8,8 +8,10 @@ apps whose instance does not exist and 0.5% live apps holding an extra machine (
 both), 10% of the instances idle past their plan's threshold (idle shutdown stops them). Then each
 sweep runs as its job runs it, the real code against the emulator:
 
-    health check    every 5 min   Fly's machine list in pages, the status sync, a `/health` probe of
-                                  every started machine through the proxy (HEALTH_CONCURRENCY at once)
+    health check    every 5 min   Fly's machine list in pages and the status sync (the sweep, here),
+                                  then a `/health` probe of every started machine through the proxy
+                                  (HEALTH_CONCURRENCY at once per job), in the `health_probe` jobs the
+                                  sweep defers per page, run by W `openagents worker`-style processes
     reconcile       every 5 min   every app and machine of the org against the rows, repairs
     idle shutdown   hourly        the candidates query, a `stop_instance` job deferred per idle
                                   instance, and those jobs drained by a worker (STOP_CONCURRENCY slots)
@@ -24,20 +26,30 @@ Sizes: `BENCH_SWEEP_SIZES` (e.g. `1000,10000`), else 1,000 / 10,000 / 100,000 (f
 `BENCH_SWEEPS` (e.g. `health`) runs only some of the three.
 Reconcile compares the whole database with the whole Fly org, so it runs only on a database of its
 own (the throwaway cluster, i.e. `DATABASE_URL` unset); on a shared one it is skipped and said so.
-Everything runs in one process on this machine (emulator, sweep, worker), so figures include the
-emulator's own CPU on the same cores.
+The emulator, the sweeps and the idle stops' worker run in this process, so figures include the
+emulator's own CPU on the same cores. The health probes run in worker processes of their own
+(`BENCH_HEALTH_WORKERS`, e.g. `1,2`: one health sweep per count, so the ratio comes from one run;
+default 2, BENCH_HEALTH_SLOTS jobs at once each): processes, not threads, since probing is CPU-bound
+Python. They run the real worker (`jobs.worker.run`, lifecycle queue) without its periodic tasks, so
+no scheduled sweep fires in the middle of a measurement.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.lifecycle import (
@@ -54,6 +66,7 @@ from bench.registry import Context, Goal, Result, benchmark, verdict
 GOAL = Goal("<", 1)  # the slowest sweep's seconds ÷ its period, at the largest size
 PERIODS = {"health": 300.0, "reconcile": 300.0, "idle": 3600.0}
 STOP_CONCURRENCY = 8
+HEALTH_SLOTS = int(os.environ.get("BENCH_HEALTH_SLOTS", "2"))  # jobs at once per worker process
 SUSPENDED_SHARE = 0.10
 IDLE_SHARE = 0.10
 DRIFT_SHARE = 0.005
@@ -80,6 +93,11 @@ def _chosen() -> set[str]:
     if unknown:
         raise ValueError(f"BENCH_SWEEPS: unknown sweeps {sorted(unknown)}; choose from {sorted(PERIODS)}")
     return picked
+
+
+def _health_workers() -> list[int]:
+    raw = os.environ.get("BENCH_HEALTH_WORKERS", "").strip()
+    return [int(x) for x in raw.split(",") if x.strip()] if raw else [2]
 
 
 # --- measuring ----------------------------------------------------------------------------------------
@@ -144,6 +162,8 @@ class Sweep:
 
     def slots_needed(self) -> int:
         """One slot runs the sweep itself; deferred jobs need their total time over the period."""
+        if "processes_needed" in self.extra:
+            return int(self.extra["processes_needed"])
         if not self.jobs:
             return 1
         return max(1, math.ceil(self.jobs * self.job_seconds / self.period))
@@ -253,15 +273,113 @@ def _seed(db: Any, fly: Any, tag: str, n: int) -> tuple[list[str], dict[str, int
 
 # --- the sweeps ---------------------------------------------------------------------------------------
 
-def _health(fly: Any, n: int, scope: list[str] | None) -> Sweep:
-    from shared.config import get_settings
-    from shared.lifecycle.health import health_check
+def probe_worker(concurrency: int) -> None:
+    """A worker process of the health bench: the real worker on the lifecycle queue, minus its
+    periodic tasks (a fresh worker defers the last tick of each at once: a sweep mid-measurement)."""
+    from jobs.app import app
+    from jobs.worker import run
 
-    r, seconds, clock, calls = _measured(fly, lambda: health_check(instance_ids=scope))
-    return Sweep("health", n, seconds, clock.seconds, clock.statements, calls, 1,
-                 f"{r.instances:,} instances, {r.fly_machines:,} machines listed, {r.synced:,} synced, {r.probed:,} probed"
-                 f" ({get_settings().HEALTH_CONCURRENCY} at once), {r.healthy:,} healthy, {r.restarted} restarted",
-                 clock.cpu_seconds)
+    app.perform_import_paths()
+    app.periodic_registry.periodic_tasks.clear()
+    run(concurrency, queues=["lifecycle"])
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def cpu_seconds(self) -> float:
+        """user + system CPU of the process so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _workers(count: int, env: dict[str, str], log_dir: Path) -> Iterator[list[_Worker]]:
+    root = str(Path(__file__).resolve().parents[1])
+    started: list[_Worker] = []
+    try:
+        for k in range(count):
+            log = log_dir / f"health-worker-{k}.log"
+            out = open(log, "ab")  # noqa: SIM115 - handed to the child, closed with it
+            proc = subprocess.Popen([sys.executable, "-c", f"from bench.sweeps import probe_worker; probe_worker({HEALTH_SLOTS})"],
+                                    env={**os.environ, **env, "LOG_LEVEL": "INFO"}, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=root)
+            out.close()
+            started.append(_Worker(proc, log))
+        deadline = time.monotonic() + 120
+        for w in started:  # ready once it says so (imports done, pool opening)
+            while b"worker starting" not in w.log.read_bytes():
+                if w.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"health worker did not start: {w.log.read_text()[-2000:]}")
+                time.sleep(0.1)
+        time.sleep(1.0)
+        yield started
+    finally:
+        for w in started:
+            if w.proc.poll() is None:
+                w.proc.terminate()
+        for w in started:
+            try:
+                w.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+
+
+def _probe_results(workers: list[_Worker], offsets: list[int]) -> list[dict[str, Any]]:
+    out = []
+    for w, at in zip(workers, offsets, strict=True):
+        with open(w.log, "rb") as f:
+            f.seek(at)
+            for line in f:
+                if b'"health probe"' in line:
+                    out.append(json.loads(line))
+    return out
+
+
+_health_runs = itertools.count()
+
+
+def _probes_left(db: Any) -> int:
+    with db.service() as tx:
+        return int(tx.sql("select count(*) as n from procrastinate.procrastinate_jobs where task_name = 'health_probe'"
+                          " and status in ('todo', 'doing')").fetchone()["n"])
+
+
+def _health(db: Any, fly: Any, n: int, scope: list[str] | None, workers: list[_Worker]) -> Sweep:
+    from shared.config import get_settings
+    from shared.lifecycle.health import ProbeResult, health_check
+
+    offsets = [w.log.stat().st_size for w in workers]
+    cpu_before = [w.cpu_seconds() for w in workers]
+    # A period of its own for each run: the sweep defers each page's probes once per period.
+    timestamp = time.time() + PERIODS["health"] * next(_health_runs)
+    r, sweep_s, clock, calls = _measured(fly, lambda: health_check(instance_ids=scope, timestamp=timestamp))
+    t, cpu = time.perf_counter(), time.process_time()
+    deadline = time.monotonic() + 1800
+    while _probes_left(db) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    drain_s = time.perf_counter() - t
+    here_cpu = clock.cpu_seconds + time.process_time() - cpu
+    worker_cpu = sum(w.cpu_seconds() - c for w, c in zip(workers, cpu_before, strict=True))
+    drain_calls = fly.api_calls(reset=True)
+    for probe in _probe_results(workers, offsets):
+        r.add(ProbeResult(**{k: v for k, v in probe.items() if k in ProbeResult.model_fields}))
+    total_calls = {k: calls.get(k, 0) + drain_calls.get(k, 0) for k in {*calls, *drain_calls}}
+    seconds = sweep_s + drain_s
+    w = len(workers)
+    # At the same pace per process, the processes a period needs: the drain's process-seconds over
+    # what is left of the period after the sweep itself.
+    needed = max(1, math.ceil(drain_s * w / max(1e-9, PERIODS["health"] - sweep_s)))
+    detail = (f"{r.instances:,} instances, {r.fly_machines:,} machines listed in {r.pages} pages, {r.synced:,} synced;"
+              f" {r.probe_jobs} probe jobs ({r.to_probe:,} machines) deferred in {sweep_s:.1f} s, drained in {drain_s:.1f} s"
+              f" by {w} worker processes × {HEALTH_SLOTS} slots: {r.probed:,} probed"
+              f" ({get_settings().HEALTH_CONCURRENCY} at once per job), {r.healthy:,} healthy, {r.restarted} restarted")
+    extra = {"sweep_s": sweep_s, "drain_s": drain_s, "workers": w, "worker_cpu": worker_cpu, "here_cpu": here_cpu,
+             "processes_needed": needed}
+    return Sweep("health", n, seconds, clock.seconds, clock.statements, total_calls, w, detail,
+                 here_cpu + worker_cpu, extra=extra)
 
 
 def _reconcile(fly: Any, n: int) -> Sweep:
@@ -304,7 +422,16 @@ def _print(s: Sweep) -> None:
     print(f"            {s.detail}")
     print(f"            slots needed {s.slots_needed()} (ran with {s.slots});"
           f" database {s.db_seconds:.2f} s in {s.statements:,} statements (client side);"
-          f" CPU {s.cpu_seconds:.2f} s ({s.cpu_seconds / max(1, s.size) * 1000:.3f} s/1k; sweep + emulator in this process)")
+          f" CPU {s.cpu_seconds:.2f} s ({s.cpu_seconds / max(1, s.size) * 1000:.3f} s/1k;"
+          f" {'this process and the workers' if 'worker_cpu' in s.extra else 'sweep + emulator in this process'})")
+    if "worker_cpu" in s.extra:
+        w, wcpu = s.extra["workers"], s.extra["worker_cpu"]
+        per_1k = wcpu / max(1, s.size) * 1000
+        # Extrapolated, labelled: the probes' CPU spread over w idle cores, plus the sweep scaled linearly.
+        at_100k = per_1k * 100 / w + s.extra["sweep_s"] / max(1, s.size) * 100_000
+        print(f"            CPU: workers {wcpu:.2f} s ({per_1k:.3f} s/1k over {w} processes), this process"
+              f" (sweep, emulator) {s.extra['here_cpu']:.2f} s; 100k extrapolated on {w} idle cores"
+              f" ≈ {at_100k:.0f} s ({'fits' if at_100k < s.period else 'does not fit'} {s.period:.0f} s)")
     fits = floor < s.period
     print(f"            Fly Machines API: {calls or 'none'}; proxy requests {probes:,};"
           f" Fly's limits allow it in ≥ {floor:.0f} s: {'ok' if fits else 'MISSED'}")
@@ -333,7 +460,12 @@ def sweeps(ctx: Context) -> Result:
                       f" {drift['orphan_apps']} orphan apps, {drift['extra_machines']} extra machines);"
                       f" agent_instances with its indexes {size / 2**20:.1f} MiB ({size / n:.0f} bytes per instance)")
                 scope = None if bdb.throwaway else ids  # a shared database holds other rows: sweep ours only
-                batch = [_health(fly, n, scope)] if "health" in chosen else []
+                batch = []
+                if "health" in chosen:
+                    env = _fly_settings(fly, DATABASE_URL=bdb.url, DATABASE_DIRECT_URL=bdb.url)
+                    for count in _health_workers():
+                        with tempfile.TemporaryDirectory() as logs, _workers(count, env, Path(logs)) as workers:
+                            batch.append(_health(db, fly, n, scope, workers))
                 if "reconcile" in chosen and bdb.throwaway:
                     batch.append(_reconcile(fly, n))
                 elif "reconcile" in chosen:

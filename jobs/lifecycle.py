@@ -129,10 +129,18 @@ def update_instance(instance_id: str, version_id: str | None = None, image: str 
 @periodic("health-check")
 @task(jobs.HEALTH_CHECK)
 def health_check(timestamp: int | None = None) -> dict[str, Any]:
-    """Every 5 minutes: sync with Fly's machine states, probe started machines, restart or stop failures."""
+    """Every 5 minutes: sync with Fly's machine states, defer a probe job per page of started machines."""
     from shared.lifecycle.health import health_check as sweep
 
-    return sweep().model_dump()
+    return sweep(timestamp=timestamp).model_dump()
+
+
+@task(jobs.HEALTH_PROBE)
+def health_probe(instance_ids: list[str], listed_at: float) -> dict[str, Any]:
+    """One page of the health check: probe its started machines, restart or stop failures."""
+    from shared.lifecycle.health import health_probe as probe
+
+    return probe(instance_ids=instance_ids, listed_at=listed_at).model_dump()
 
 
 @periodic("reconcile")

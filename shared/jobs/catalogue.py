@@ -60,6 +60,10 @@ INSTANCE_ACTIONS: Mapping[str, JobSpec] = {
 # --- lifecycle sweeps and the warm pool ------------------------------------------------------------
 
 HEALTH_CHECK = JobSpec("health_check", LIFECYCLE, ("timestamp",), queueing_lock="health_check")
+# One page of the health check's listing to probe (shared/lifecycle/health.py): the sweep defers them
+# so that several worker processes share the probing; each page once per period (claimed by the
+# sweep), no lock, so they run side by side.
+HEALTH_PROBE = JobSpec("health_probe", LIFECYCLE, ("instance_ids", "listed_at"))
 RECONCILE = JobSpec("reconcile", LIFECYCLE, ("timestamp",), queueing_lock="reconcile")
 IDLE_SHUTDOWN = JobSpec("idle_shutdown", LIFECYCLE, ("timestamp",), queueing_lock="idle_shutdown")
 # One refill waiting at most, one running at a time (the job lock; direct callers take an advisory lock).
@@ -116,7 +120,7 @@ ROLLOUT_VERSION = JobSpec("rollout_version", LIFECYCLE, ("version_id",),
 
 ALL: tuple[JobSpec, ...] = (
     PROVISION_INSTANCE, START_INSTANCE, STOP_INSTANCE, SUSPEND_INSTANCE, RESTART_INSTANCE, DESTROY_INSTANCE,
-    UPDATE_INSTANCE, HEALTH_CHECK, RECONCILE, IDLE_SHUTDOWN, REFILL_WARM_POOL, STRIPE_EVENT, REAP_TURNS,
+    UPDATE_INSTANCE, HEALTH_CHECK, HEALTH_PROBE, RECONCILE, IDLE_SHUTDOWN, REFILL_WARM_POOL, STRIPE_EVENT, REAP_TURNS,
     BILLING_AGGREGATE, PAYOUTS, SETTLE_MODEL_CALLS, RETRY_STALLED_JOBS, RELAY_PROCESS, CONTINUE_TURN, SSH_AUDIT_RETENTION,
     ROLLOUT_VERSION,
 )

@@ -180,6 +180,16 @@ where i.id = v.id and i.status = v.old_status and i.updated_at = v.seen
   and pg_try_advisory_xact_lock(hashtextextended('instance:' || i.id::text, 0))
 returning i.id;
 
+-- name: health_claim_page
+-- A page of one period's sweep, claimed in the transaction that defers its probe job: NULL when a
+-- sweep of that period already did.
+insert into private.health_probe_pages (period, scope, page) values (%(period)s, %(scope)s, %(page)s)
+on conflict do nothing
+returning page;
+
+-- name: health_forget_pages
+delete from private.health_probe_pages where period < %(before)s;
+
 -- name: health_reset_failures
 update public.agent_instances set health_failures = 0
 where id = any(%(ids)s::uuid[]) and health_failures > 0;

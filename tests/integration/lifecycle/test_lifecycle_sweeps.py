@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from shared.lifecycle.health import health_check
 from shared.lifecycle.idle import idle_shutdown
 from shared.lifecycle.reconcile import reconcile
 from tests.integration.lifecycle.conftest import provisioned, wait_for
 from tests.support.harness import CANARIES
+from tests.support.health_sweep import swept
 
 
 def _notifications(env, user):
@@ -23,7 +23,7 @@ def test_health_check_never_wakes_a_suspended_machine(lifecycle, make_user):
     lifecycle.action(user, iid, "suspend")
     lifecycle.drain(instance_ids=[iid])
     assert lifecycle.machine_state(row["fly_machine_id"]) == "suspended"
-    result = health_check(instance_ids=[iid])
+    result = swept(lifecycle, [iid])
     assert result.instances == 1 and result.probed == 0
     assert lifecycle.machine_state(row["fly_machine_id"]) == "suspended"
     assert lifecycle.row(iid)["status"] == "suspended"
@@ -36,17 +36,17 @@ def test_health_check_follows_what_fly_did_on_its_own(lifecycle, make_user):
     app, machine = row["fly_app"], row["fly_machine_id"]
     fly.suspend(app, machine)  # Fly's autostop, behind our back
     fly.wait(app, machine, "suspended", timeout_s=10)
-    r = health_check(instance_ids=[iid])
+    r = swept(lifecycle, [iid])
     assert r.synced == 1 and r.probed == 0
     assert lifecycle.row(iid)["status"] == "suspended" and lifecycle.machine_state(machine) == "suspended"
     fly.start(app, machine)  # traffic through Fly's proxy woke it
     fly.wait(app, machine, "started", timeout_s=10)
-    r = health_check(instance_ids=[iid])
+    r = swept(lifecycle, [iid])
     assert r.synced == 1 and r.probed == 1 and r.healthy == 1
     assert lifecycle.row(iid)["status"] == "running"
     fly.stop(app, machine)
     fly.wait(app, machine, "stopped", timeout_s=10)
-    health_check(instance_ids=[iid])
+    swept(lifecycle, [iid])
     assert lifecycle.row(iid)["status"] == "stopped" and lifecycle.machine_state(machine) == "stopped"
     fly.close()
 
@@ -58,17 +58,17 @@ def test_health_failures_restart_then_error_after_three(lifecycle, make_user):
     sick = lifecycle.volume_dir(row["fly_volume_id"]) / "sick"
     sick.write_text("1")
     for expected in (1, 2):
-        r = health_check(instance_ids=[iid])
+        r = swept(lifecycle, [iid])
         assert r.probed == 1 and r.healthy == 0 and r.restarted == 1, r
         assert lifecycle.row(iid)["health_failures"] == expected
         wait_for(lambda: lifecycle.machine_state(machine) == "started", what="restart")
     sick.unlink()  # one good probe resets the count
-    r = health_check(instance_ids=[iid])
+    r = swept(lifecycle, [iid])
     assert r.healthy == 1 and lifecycle.row(iid)["health_failures"] == 0
     sick.write_text("1")
     for _ in range(3):
         wait_for(lambda: lifecycle.machine_state(machine) == "started", what="restart")
-        r = health_check(instance_ids=[iid])
+        r = swept(lifecycle, [iid])
     assert r.errored == 1, r
     got = lifecycle.row(iid)
     assert got["status"] == "error" and "health check 3 times" in got["error_message"]
