@@ -20,11 +20,11 @@ runtime's own first-turn setup. Refills are held off while a phase is measured (
 is taken, so the refill each claim defers finds it busy): on Fly a refill boots its unit on another
 host, here it would boot it on the same two cores.
 
-Units are suspended as the pool makes them, right after the bridge is ready. OpenClaw does much of
-its setup lazily on its first turn (session store and its maintenance, tool catalogue, system prompt),
-so that lands on the hire. A warm-up turn before suspending cannot be sent from here: an unclaimed
-unit's proxy token acts for no one, and OpenClaw answers the proxy's 401 by disabling the provider key
-for about a minute — the hire's own turn would then fail.
+OpenClaw does much of its setup lazily on its first turn (session store and its maintenance, tool
+catalogue, system prompt), so the pool gives every unit one warm-up turn through its bridge after it
+is ready and before it is suspended (`shared/lifecycle/warm_up.py`); the LLM proxy answers that turn's
+model calls itself, free, as the unit's token acts for no one yet (`shared/llm/warmup.py`). The pool
+build line says how long the warm-ups took and how they ended.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class _Marks(logging.Handler):
         self._guard = threading.Lock()
         self.by_app: dict[str, dict[str, list[float]]] = {}
         self.app_of: dict[str, str] = {}
+        self.warm_ups: list[tuple[str, float]] = []  # (outcome, seconds) of each pool unit's warm-up turn
 
     def _mark(self, app: str, name: str, at: float) -> None:
         with self._guard:
@@ -108,6 +109,9 @@ class _Marks(logging.Handler):
                 self._mark(parts[parts.index("apps") + 1], "resumed", record.created)
             elif method == "GET" and path.endswith("/ready") and status == 200 and "_app" in parts:
                 self._mark(parts[parts.index("_app") + 1], "bridge ready", record.created)
+        elif msg == "warm-pool unit warmed up":
+            with self._guard:
+                self.warm_ups.append((str(fields.get("outcome")), float(fields.get("seconds") or 0.0)))
         elif msg == "warm-pool unit claimed":
             app = str(fields.get("fly_app"))
             with self._guard:
@@ -326,6 +330,15 @@ def _stop_machines(local: Any, hires: list[Hire]) -> None:
             pass
 
 
+def _warm_ups(marks: _Marks) -> str:
+    """How the pool build's warm-up turns went: outcomes and the median time."""
+    if not marks.warm_ups:
+        return "no warm-up turn seen"
+    outcomes = sorted({o for o, _ in marks.warm_ups})
+    counts = ", ".join(f"{sum(1 for x, _ in marks.warm_ups if x == o)} {o}" for o in outcomes)
+    return f"warm-ups: {counts}, p50 {statistics.median(s for _, s in marks.warm_ups):.2f} s"
+
+
 def _build_pool(size: int) -> float:
     from shared.config import reset_settings
     from shared.lifecycle.warm_pool import refill
@@ -449,15 +462,17 @@ def warm_hire(ctx: Context) -> Result:
                         _stop_machines(local, [cold])
                     took = _build_pool(plan.sequential)
                     print(f"warm pool: {plan.sequential} units made (app + network + volume + machine booted until"
-                          f" the bridge is ready, then suspended) in {took:.1f} s")
+                          f" the bridge is ready, one warm-up turn, then suspended) in {took:.1f} s;"
+                          f" {_warm_ups(marks)}")
                     with _refills_held():
                         for _ in range(plan.sequential):
                             seq += _hire_many(local, db, [next(heads)], slug, marks, 4)
                     _stop_machines(local, seq)
                     if plan.concurrent >= 2:
                         drain_pool()
+                        marks.warm_ups.clear()
                         took = _build_pool(plan.concurrent)
-                        print(f"warm pool: {plan.concurrent} units made in {took:.1f} s")
+                        print(f"warm pool: {plan.concurrent} units made in {took:.1f} s; {_warm_ups(marks)}")
                         with _refills_held():
                             t = time.perf_counter()
                             conc = _hire_many(local, db, [next(heads) for _ in range(plan.concurrent)], slug, marks,

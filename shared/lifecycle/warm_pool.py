@@ -15,9 +15,11 @@ Vault as `instance-gateway:pool-<unit id>`), started until the bridge is ready, 
 Building a unit runs the same Fly steps as the provision saga (`fly_steps.FlySteps`: app → volume →
 machine, region fallback on capacity errors, adoption of what an interrupted attempt made), with the
 unit's names and metadata and the ids recorded on the `warm_pool` row instead of an instance
-(`UnitBuild`), then starts the machine, waits for the bridge and suspends it. A build that fails in a
-retryable way stays `creating` and the next refill resumes it (until STUCK_AFTER_S); one that cannot
-succeed is `failed`, and failed units are deleted (resources, token, row).
+(`UnitBuild`), then starts the machine, waits for the bridge, runs one warm-up turn through it (in a
+session of its own, its model calls answered free by the LLM proxy: `warm_up.py`) and suspends it.
+A build that fails in a retryable way stays `creating` and the next refill resumes it (until
+STUCK_AFTER_S); one that cannot succeed is `failed`, and failed units are deleted (resources, token,
+row).
 
 The refill, under one pool-wide lock (procrastinate's job lock `warm-pool`, plus an advisory lock for
 direct callers):
@@ -74,6 +76,7 @@ from shared.lifecycle.config import LifecycleConfig, fly_client, lifecycle_confi
 from shared.lifecycle.errors import reason_of, retryable
 from shared.lifecycle.fly_steps import Build, FlySteps
 from shared.lifecycle.locks import _run
+from shared.lifecycle.warm_up import warm_up
 
 log = logging.getLogger("openagents.lifecycle.warm_pool")
 
@@ -161,7 +164,7 @@ def release_vanished(fly: FlyClient, row: store.InstanceRow) -> store.InstanceRo
 class UnitBuild:
     """The Fly steps for a pool unit: names from the unit id, ids recorded on its `warm_pool` row,
     `openagents_instance=pool-<unit id>` and `openagents_pool=<unit id>` metadata; then started until
-    the bridge is ready, and suspended."""
+    the bridge is ready, warmed up with one turn, and suspended."""
 
     def __init__(self, fly: FlyClient, cfg: LifecycleConfig, unit: dict[str, Any]) -> None:
         self.fly = fly
@@ -180,6 +183,7 @@ class UnitBuild:
         app = self.steps.build.app
         machine_id = self.steps.ensure_machine(token)
         machines.start_ready(self.fly, self.cfg, app, machine_id, token)
+        warm_up(self.unit_id, app, machine_id, token, self.cfg.ready_timeout_s)
         machines.suspend_and_wait(self.fly, app, machine_id, time.monotonic() + self.cfg.start_timeout_s)
         with get_db().service() as tx:
             tx.execute("warm_pool_mark_ready", id=self.unit_id)

@@ -17,6 +17,9 @@ One call, in order:
 6. the usage the provider reported is recorded once (`metering.record`), when the answer is complete
    or the machine went away mid-stream (then what went by is counted).
 
+A call with an unclaimed warm-pool unit's token is none of this: the proxy answers it itself, free
+(`warmup.py`).
+
 A provider's own error is passed back unchanged and costs nothing; a provider that cannot be
 reached is a 502 (one retry when the connection could not even be made).
 """
@@ -34,7 +37,7 @@ from werkzeug.datastructures import Headers
 
 from shared import logs
 from shared.billing.pricing import estimate_tokens
-from shared.llm import auth, budget, errors, keys, metering
+from shared.llm import auth, budget, errors, keys, metering, warmup
 from shared.llm.providers import ANTHROPIC_VERSION, Dialect, Provider, platform_key, route_model, upstream
 from shared.llm.usage import CallUsage, StreamMeter, from_json
 
@@ -71,6 +74,11 @@ class AnthropicMessagesRequest(BaseModel):
 
 def forward(dialect: Dialect, body: OpenAIChatRequest | AnthropicMessagesRequest, raw: bytes,
             headers: Headers) -> Response:
+    unit = auth.warmup_unit()
+    if unit is not None:
+        options = body.model_extra.get("stream_options") if body.model_extra else None
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        return warmup.answer(dialect, body.model, stream=body.stream, include_usage=include_usage, unit_id=unit)
     caller = auth.caller()
     provider, upstream_model = route_model(dialect, body.model)
     turn_id = metering.turn_of(caller, headers.get(metering.TURN_HEADER))

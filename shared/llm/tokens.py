@@ -8,7 +8,8 @@ looked up by (`resolve`): the token names the instance, so one instance's token 
 instance only. A unit's token acts for the instance that claimed the unit, and for nobody before;
 a destroyed (or destroying) instance's token, or a deleted account's, is refused. On its first use
 after the claim a unit's token is adopted by the instance (its row then names the instance and user,
-so revoking and account deletion find it like any other).
+so revoking and account deletion find it like any other). Before the claim a unit's token is only
+good for the proxy's own warm-up answer (`unclaimed_unit`, `warmup.py`): never forwarded, never metered.
 
 `machine_env(owner)` is what provisioning adds to a machine's env (the four *fixed* names):
 
@@ -124,6 +125,15 @@ def resolve(token: str) -> Caller | None:
                   agent_id=str(row["agent_id"]) if row["agent_id"] else None, plan=row["plan"],
                   plan_status=row["plan_status"], cap_hourly=row["spend_cap_hourly"],
                   cap_daily=row["spend_cap_daily"])
+
+
+def unclaimed_unit(token: str) -> str | None:
+    """The id of the unclaimed (creating or ready) warm-pool unit whose token this is, else None."""
+    if not token or len(token) > 256:
+        return None
+    with get_db().service() as tx:
+        unit = tx.scalar("proxy_token_unclaimed_unit", token_hash=hash_token(token))
+    return str(unit) if unit else None
 
 
 def revoke_instance(instance_id: str) -> int:

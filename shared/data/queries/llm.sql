@@ -74,6 +74,14 @@ join public.profiles p on p.id = i.user_id
 where t.token_hash = %(token_hash)s and t.revoked_at is null
   and i.status not in ('destroying', 'destroyed') and p.deleted_at is null;
 
+-- name: proxy_token_unclaimed_unit
+-- The warm-pool unit a token belongs to while nobody has claimed it (being built, or ready): the proxy
+-- answers its warm-up calls itself. A failed, retired or claimed unit's token is not one.
+select t.warm_pool_id as unit_id
+from public.proxy_tokens t join public.warm_pool w on w.id = t.warm_pool_id
+where t.token_hash = %(token_hash)s and t.revoked_at is null
+  and w.status in ('creating', 'ready') and w.instance_id is null;
+
 -- name: proxy_token_adopt
 -- A claimed unit's token becomes its instance's own (so everything keyed by instance or user — revoking,
 -- account deletion — finds it), unless the instance already has a live token of its own.

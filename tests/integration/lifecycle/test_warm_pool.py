@@ -430,3 +430,31 @@ def test_destroy_of_a_claimed_instance_removes_its_unit(pool, make_user):
     assert row["status"] == "destroyed"
     assert pool.fly.call(lambda s: unit["fly_app"] in s.apps) is False
     assert secret(pool.db, unit["gateway_token_secret_id"]) is None
+
+
+# --- warm-up ----------------------------------------------------------------------------------------
+
+def test_a_unit_is_warmed_up_through_its_real_bridge_before_it_is_suspended(db, tmp_path, caplog):
+    """The real bridge (offline runtime) behind the SSE gateway: the build's warm-up turn runs to `done`
+    in a session of its own before the suspend."""
+    from shared.config import overridden
+    from shared.lifecycle.warm_pool import drain_pool
+    from shared.lifecycle.warm_pool import refill as refill_now
+    from tests.integration.chat.conftest import start_chat_stack
+
+    caplog.set_level("INFO", logger="openagents.lifecycle.warm_pool")
+    stack, stop = start_chat_stack(tmp_path)
+    try:
+        with overridden({**stack.env, "WARM_POOL_SIZE": "1"}):
+            try:
+                result = refill_now()
+                assert result.built == 1, result
+                [unit] = units(db)
+                warmed = [r for r in caplog.records if r.getMessage() == "warm-pool unit warmed up"]
+                assert [(r.fields["unit_id"], r.fields["outcome"]) for r in warmed] == [(str(unit["id"]), "done")]
+                assert warmed[0].fields["tokens"] == 1  # TOKENS=1: the offline runtime's cheapest answer
+                assert stack.fly.call(lambda s: s.machines[unit["fly_machine_id"]].state) == "suspended"
+            finally:
+                drain_pool()
+    finally:
+        stop()
