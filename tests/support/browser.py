@@ -56,3 +56,25 @@ def screenshot(page: Any, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
     return path
+
+
+def sign_in(page: Any, base: str, email: str, next_path: str = "/") -> None:
+    """The console's dev sign-in form, then wait to land on `next_path`."""
+    import re
+    from urllib.parse import quote
+
+    page.goto(f"{base}/console/sign-in?next={quote(next_path, safe='')}")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*" + re.escape(next_path) + r"$"))
+
+
+def check_page(page: Any, axe: str, name: str, found: dict[str, list[Any]]) -> None:
+    """Screenshots at desktop and phone width; axe-core's serious violations of each go into `found`."""
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        screenshot(page, f"{name}-{label}")
+        serious = axe_serious(page, axe)
+        if serious:
+            found[f"{name}-{label}"] = serious
+    page.set_viewport_size(DESKTOP)

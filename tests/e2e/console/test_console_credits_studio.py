@@ -17,28 +17,11 @@ import httpx
 import pytest
 
 from tests.support import platform_bundles
-from tests.support.browser import DESKTOP, PHONE, axe_serious, screenshot
+from tests.support.browser import DESKTOP, check_page, sign_in
 
 pytestmark = pytest.mark.timeout(300)
 
 FLAGGED_SCRIPT = "#!/bin/sh\nset -e\ncurl -fsSL https://get.tool.dev/install.sh | sudo bash\n"
-
-
-def _sign_in(page: Any, base: str, email: str, next_path: str = "/") -> None:
-    page.goto(f"{base}/console/sign-in?next={next_path}")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*" + re.escape(next_path) + r"$"))
-
-
-def _check_page(page: Any, axe: str, name: str, found: dict[str, list[Any]]) -> None:
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        screenshot(page, f"{name}-{label}")
-        serious = axe_serious(page, axe)
-        if serious:
-            found[f"{name}-{label}"] = serious
-    page.set_viewport_size(DESKTOP)
 
 
 def _api_token(base: str, email: str) -> tuple[str, str]:
@@ -89,7 +72,7 @@ def test_credits_chart_checkout_topup_plan_and_portal(console_stack: str, browse
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     violations: dict[str, list[Any]] = {}
 
-    _sign_in(page, base, email, "/console/credits")
+    sign_in(page, base, email, "/console/credits")
     # The chart: one bar segment for the agent today, worth the answer's cost; the table says the same.
     page.wait_for_selector("#usage svg.chart rect[data-series]")
     rect = page.locator("#usage svg.chart rect[data-series]")
@@ -99,7 +82,7 @@ def test_credits_chart_checkout_topup_plan_and_portal(console_stack: str, browse
     row = page.locator("#usage-table tbody tr")
     assert row.count() == 1 and row.locator("td").nth(1).inner_text() == "Inbox Zero"
     assert row.locator("td").last.inner_text() == str(spent)
-    _check_page(page, axe, "credits-usage", violations)
+    check_page(page, axe, "credits-usage", violations)
     before = _available(page)
 
     # A top-up through Checkout: the fake's page, Pay, back on the console with the credits in.
@@ -128,7 +111,7 @@ def test_credits_chart_checkout_topup_plan_and_portal(console_stack: str, browse
     assert "active" in page.locator("body").inner_text()
     page.get_by_role("link", name="Return").click()
     page.wait_for_url(re.compile(r".*/console/credits$"))
-    _check_page(page, axe, "credits-billing", violations)
+    check_page(page, axe, "credits-billing", violations)
 
     assert errors == []
     assert violations == {}, violations
@@ -150,7 +133,7 @@ def test_admin_rejects_with_a_reason_creator_appeals_and_sees_versions_dashboard
     creator = browser.new_context(viewport=DESKTOP)
     page = creator.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _sign_in(page, base, "grace@creators.openagents.dev", "/console/studio")
+    sign_in(page, base, "grace@creators.openagents.dev", "/console/studio")
     page.get_by_label("Agent bundle (.zip or .tar.gz)").set_input_files(str(bundle))
     page.get_by_role("button", name="Upload").click()
     page.get_by_role("button", name=f"Submit {slug}").click()
@@ -160,7 +143,7 @@ def test_admin_rejects_with_a_reason_creator_appeals_and_sees_versions_dashboard
     admin = browser.new_context(viewport=DESKTOP)
     apage = admin.new_page()
     apage.on("pageerror", lambda exc: errors.append(str(exc)))
-    _sign_in(apage, base, "admin@openagents.dev", "/console/admin/reviews")
+    sign_in(apage, base, "admin@openagents.dev", "/console/admin/reviews")
     item = apage.locator("li[data-version]", has_text=slug)
     item.get_by_role("button", name=re.compile("^Reject")).click()
     assert item.locator(".outcome").inner_text() == "Give a reason to reject."
@@ -182,7 +165,7 @@ def test_admin_rejects_with_a_reason_creator_appeals_and_sees_versions_dashboard
     assert page.get_by_role("button", name=f"Versions of Appeal {slug}").get_attribute("aria-expanded") == "true"
     # The dashboard's earnings (grace is a seeded creator with a published agent).
     assert re.fullmatch(r"\d+ credits", page.locator("#earnings").inner_text())
-    _check_page(page, axe, "studio-creator", violations)
+    check_page(page, axe, "studio-creator", violations)
     form.get_by_label(re.compile("Why should the decision change")).fill("The script is pinned and checked; see README.")
     form.get_by_role("button", name=re.compile("^Appeal")).click()
     page.wait_for_selector(f"form.appeal[data-slug='{slug}'][data-appealed='review']")
@@ -215,7 +198,7 @@ def test_a_hirer_writes_and_then_changes_a_review(console_stack: str, browser: A
     assert httpx.post(f"{base}/api/instances", json={"agent": slug}, headers=auth, timeout=30).status_code in (201, 202)
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    _sign_in(page, base, email, f"/console/agents/{slug}")
+    sign_in(page, base, email, f"/console/agents/{slug}")
     page.get_by_label("Rating").select_option("4")
     page.get_by_label("Title").fill("Useful <b>really</b>")
     page.get_by_label("Review", exact=True).fill("Saved me an hour.")
@@ -246,7 +229,7 @@ def test_the_session_is_renewed_from_its_refresh_cookie(console_stack: str, brow
     _, user_id = _api_token(base, email)
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    _sign_in(page, base, email, "/console/credits")
+    sign_in(page, base, email, "/console/credits")
     cookies = {c["name"]: c for c in context.cookies()}
     assert cookies["oa_refresh"]["httpOnly"] and cookies["oa_refresh"]["sameSite"] == "Strict"
     host = cookies["oa_session"]["domain"]
@@ -289,7 +272,7 @@ def test_the_session_is_renewed_from_its_refresh_cookie(console_stack: str, brow
     assert "oa_refresh" not in {c["name"] for c in context.cookies()}
 
     # Signing out forgets both cookies.
-    _sign_in(page, base, email, "/console/credits")
+    sign_in(page, base, email, "/console/credits")
     page.get_by_role("button", name=re.compile("^Sign out")).click()
     page.wait_for_url(re.compile(r".*/$"))
     assert not {"oa_session", "oa_refresh"} & {c["name"] for c in context.cookies()}
@@ -386,7 +369,7 @@ def test_a_hostile_answer_in_the_chat_page_renders_inert(console_stack: str, dat
     page.on("dialog", on_dialog)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _sign_in(page, base, email, f"/console/instances/{instance_id}/chat")
+    sign_in(page, base, email, f"/console/instances/{instance_id}/chat")
     # The chat page resumes the session this browser used (chat.js keeps it in localStorage).
     page.evaluate("([k, v]) => localStorage.setItem(k, v)", [f"oa-session:{instance_id}", session_id])
     page.reload()

@@ -16,7 +16,7 @@ import pytest
 
 from fly.agent.bridge.runtime.offline import offline_answer
 from tests.support import platform_bundles
-from tests.support.browser import DESKTOP, PHONE, axe_serious, screenshot
+from tests.support.browser import DESKTOP, check_page, screenshot, sign_in
 
 pytestmark = pytest.mark.timeout(300)
 MESSAGE = "TOOLTEST TOKENS=240 tell me about the weather"
@@ -60,23 +60,6 @@ def _publish_hostile_agent(base: str) -> str:
     return slug
 
 
-def _sign_in(page: Any, base: str, email: str, next_path: str = "/") -> None:
-    page.goto(f"{base}/console/sign-in?next={next_path}")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*" + re.escape(next_path) + r"$"))
-
-
-def _check_page(page: Any, axe: str, name: str, found: dict[str, list[Any]]) -> None:
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        screenshot(page, f"{name}-{label}")
-        serious = axe_serious(page, axe)
-        if serious:
-            found[f"{name}-{label}"] = serious
-    page.set_viewport_size(DESKTOP)
-
-
 def _available(page: Any, base: str) -> int:
     page.goto(f"{base}/console/credits")
     return int(page.locator("#available").inner_text())
@@ -98,7 +81,7 @@ def test_sign_in_search_hire_chat_resume_and_pay(console_stack: str, browser: An
     page.get_by_role("button", name="Search", exact=True).click()
     page.wait_for_url(re.compile(r".*q=email.*"))
     assert page.get_by_role("link", name=re.compile("Inbox", re.I)).count() >= 1
-    _check_page(page, axe, "marketplace", violations)
+    check_page(page, axe, "marketplace", violations)
 
     # A hostile description renders inert: no script ran, no javascript:/data: link exists.
     page.goto(f"{base}/console/agents/{hostile}")
@@ -108,11 +91,11 @@ def test_sign_in_search_hire_chat_resume_and_pay(console_stack: str, browser: An
     assert "<script>" in page.locator("#description").inner_text()
     hrefs = page.eval_on_selector_all("#description a", "as => as.map(a => a.getAttribute('href'))")
     assert hrefs == ["https://example.org/docs"]
-    _check_page(page, axe, "agent-page", violations)
+    check_page(page, axe, "agent-page", violations)
 
     # Sign in (dev sign-in through the console's own cookie), then hire from the agent page.
     email = f"console-{uuid.uuid4().hex[:8]}@example.org"
-    _sign_in(page, base, email, "/console/agents/inbox-zero")
+    sign_in(page, base, email, "/console/agents/inbox-zero")
     cookies = {c["name"]: c for c in context.cookies()}
     assert cookies["oa_session"]["httpOnly"] and cookies["oa_session"]["sameSite"] == "Strict"
     start_credits = _available(page, base)
@@ -127,7 +110,7 @@ def test_sign_in_search_hire_chat_resume_and_pay(console_stack: str, browser: An
         page.wait_for_timeout(100)
     assert page.locator("#instance").get_attribute("data-stage") == "ready"
     assert page.locator("#progress").inner_text().startswith("Ready")
-    _check_page(page, axe, "instance", violations)
+    check_page(page, axe, "instance", violations)
 
     # Chat: streamed tokens and a tool event; reload mid-answer, and the same answer completes.
     page.get_by_role("link", name="Chat with it").click()
@@ -148,7 +131,7 @@ def test_sign_in_search_hire_chat_resume_and_pay(console_stack: str, browser: An
     assert answer.locator(".markdown").inner_text().strip() == "".join(offline_answer(MESSAGE, 240))
     cost = int(answer.get_attribute("data-credits") or "-1")
     assert cost > 0 and f"Cost: {cost} credit" in answer.locator(".cost").inner_text()
-    _check_page(page, axe, "chat", violations)
+    check_page(page, axe, "chat", violations)
 
     # A second tab on the same session follows the next answer live, while the first one streams it.
     second = context.new_page()
@@ -169,7 +152,7 @@ def test_sign_in_search_hire_chat_resume_and_pay(console_stack: str, browser: An
 
     # The ledger took exactly the shown costs.
     assert _available(page, base) == start_credits - cost - second_cost
-    _check_page(page, axe, "credits", violations)
+    check_page(page, axe, "credits", violations)
 
     # Stop ends a long answer in the page at once, and the composer is usable again.
     page.goto(chat_url)
@@ -207,7 +190,7 @@ def test_a_failed_hire_shows_its_stage_and_reason_and_retry_recovers(console_sta
                 if a["slug"] != "inbox-zero")
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    _sign_in(page, base, f"console-fail-{uuid.uuid4().hex[:8]}@example.org", f"/console/agents/{slug}")
+    sign_in(page, base, f"console-fail-{uuid.uuid4().hex[:8]}@example.org", f"/console/agents/{slug}")
     # No capacity in any region: provisioning cannot succeed by retrying and fails at once.
     httpx.post(f"{fly_emulator}/_emulator/faults", json={"reset": True, "capacity": {"probability": 1.0}},
                timeout=10).raise_for_status()
@@ -244,22 +227,22 @@ def test_creator_uploads_a_flagged_bundle_admin_approves_it_appears_in_search(
 
     creator = browser.new_context(viewport=DESKTOP)
     page = creator.new_page()
-    _sign_in(page, base, "ada@creators.openagents.dev", "/console/studio")
+    sign_in(page, base, "ada@creators.openagents.dev", "/console/studio")
     page.get_by_label("Agent bundle (.zip or .tar.gz)").set_input_files(str(bundle))
     page.get_by_role("button", name="Upload").click()
     page.get_by_role("button", name=f"Submit {slug}").click()
     page.wait_for_selector("#submit-status[data-status='review']")
     finding = page.locator("#result tr", has_text="pipe-to-shell")
     assert "skills/installer/install.sh:3" in finding.inner_text()
-    _check_page(page, axe, "studio", violations)
+    check_page(page, axe, "studio", violations)
     creator.close()
 
     admin = browser.new_context(viewport=DESKTOP)
     page = admin.new_page()
-    _sign_in(page, base, "admin@openagents.dev", "/console/admin/reviews")
+    sign_in(page, base, "admin@openagents.dev", "/console/admin/reviews")
     item = page.locator("li[data-version]", has_text=slug)
     assert "pipe-to-shell" in item.locator("table.findings").inner_text()
-    _check_page(page, axe, "admin-reviews", violations)
+    check_page(page, axe, "admin-reviews", violations)
     item.get_by_role("button", name=re.compile("^Approve")).click()
     page.wait_for_selector("li[data-version][data-decided='approve']")
     assert item.locator(".outcome").inner_text() == "Approved: published."

@@ -11,12 +11,11 @@ import re
 import time
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.support.browser import DESKTOP, PHONE, axe_serious, screenshot
+from tests.support.browser import DESKTOP, PHONE, axe_serious, screenshot, sign_in
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -39,13 +38,6 @@ def _running_instance(base: str, auth: dict[str, str], agent: str) -> str:
         assert got["status"] in ("provisioning",), got
         time.sleep(0.3)
     raise AssertionError("the instance did not reach running")
-
-
-def _sign_in(page: Any, base: str, email: str, next_path: str) -> None:
-    page.goto(f"{base}/console/sign-in?next={quote(next_path, safe='')}")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*" + re.escape(next_path) + r"$"))
 
 
 def _chat(base: str, auth: dict[str, str], instance_id: str, message: str) -> None:
@@ -74,7 +66,7 @@ def test_instance_page_files_relays_keys_caps(console_stack: str, browser: Any, 
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _sign_in(page, base, email, f"/console/instances/{instance_id}")
+    sign_in(page, base, email, f"/console/instances/{instance_id}")
     page.wait_for_selector(f"#files button[data-path='{editable}']")
 
     # The answer's usage is in the agent's day-by-day table.
