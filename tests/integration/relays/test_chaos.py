@@ -144,7 +144,7 @@ def _run(agent: Any, db: Any, tmp_path: Any) -> None:
             kills += 1
             time.sleep(1.7)  # past WORKER_STALLED_AFTER_S: the next worker takes the killed one's jobs back
             worker = WorkerProcess(tmp_path / f"worker-{kills}.log", queues=("relays",), concurrency=4)
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + max(180, N)  # the full run (1,000) drains for longer
         while _unfinished(db, since):
             assert time.monotonic() < deadline, worker.output()[-3000:]
             time.sleep(0.2)
