@@ -53,12 +53,15 @@ async function loadUsage() {
 }
 
 const status = document.getElementById('billing-status');
+const BEFORE_CHECKOUT = 'oa-available-before-checkout';
 
 async function go(path, body, what) {
   for (const b of document.querySelectorAll('.buy button')) b.disabled = true;
   status.textContent = `Opening ${what}…`;
   try {
     const { url } = await api(path, { method: 'POST', ...(body ? { body } : {}) });
+    // What "paid" is measured against on the way back: the page may render after the credits land.
+    sessionStorage.setItem(BEFORE_CHECKOUT, document.getElementById('available').textContent);
     window.location.assign(url);
   } catch (err) {
     status.textContent = `Could not open ${what}: ${err.message}`;
@@ -78,10 +81,12 @@ document.addEventListener('click', (event) => {
 async function followBalance() {
   const note = document.getElementById('checkout-result');
   if (!note?.dataset.pending) return;
-  // Done when the available credits change (a plan's status may flip before its credits are granted).
-  const first = document.getElementById('available').textContent;
+  // Done when the available credits differ from before Checkout (a plan's status may flip before its
+  // credits are granted); without that record, from what this page first showed.
+  const first = sessionStorage.getItem(BEFORE_CHECKOUT) ?? document.getElementById('available').textContent;
+  sessionStorage.removeItem(BEFORE_CHECKOUT);
   for (let i = 0; i < 60; i += 1) {
-    await new Promise((r) => { setTimeout(r, 1000); });
+    if (i > 0) await new Promise((r) => { setTimeout(r, 1000); });
     let b;
     try { ({ balance: b } = await api('/api/credits?limit=1')); } catch { continue; }
     document.getElementById('available').textContent = String(b.available);
