@@ -113,28 +113,31 @@ def _cleanup(db: Any, tag: str) -> str:
 
 # --- health-sweep -----------------------------------------------------------------------------------
 
-def _seed_machines(fly: Any, instance_ids: list[str]) -> list[str]:
-    """Apps `oa-<id>` with one started machine each, made inside the emulator (no HTTP round trips)."""
+MACHINE_CONFIG = {"image": "registry.fly.io/openagents-agent:bench",
+                  "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 2048},
+                  "services": [{"protocol": "tcp", "internal_port": 8080, "autostart": True, "autostop": "suspend"}]}
+
+
+def _seed_machines(fly: Any, instance_ids: list[str], *, batch_size: int = 500, timeout: float = 60) -> list[str]:
+    """Apps `oa-<id>` with one started machine each, made inside the emulator (no HTTP round trips),
+    `batch_size` per call on its loop."""
     from shared.fly.config import INSTANCE_METADATA_KEY
     from shared.lifecycle.names import app_name
 
-    config = {"image": "registry.fly.io/openagents-agent:bench", "guest": {"cpu_kind": "shared", "cpus": 1,
-              "memory_mb": 2048}, "services": [{"protocol": "tcp", "internal_port": 8080, "autostart": True,
-                                                 "autostop": "suspend"}]}
     machine_ids: list[str] = []
-    for start in range(0, len(instance_ids), 500):
-        batch = instance_ids[start:start + 500]
+    for start in range(0, len(instance_ids), batch_size):
+        batch = instance_ids[start:start + batch_size]
 
         def make(s: Any, batch: list[str] = batch) -> list[str]:
             out = []
             for iid in batch:
                 s.create_app({"name": app_name(iid), "org_slug": "personal"})
                 body = {"region": "iad", "name": "agent",
-                        "config": {**config, "metadata": {INSTANCE_METADATA_KEY: iid}}}
+                        "config": {**MACHINE_CONFIG, "metadata": {INSTANCE_METADATA_KEY: iid}}}
                 out.append(s.create_machine(app_name(iid), body).id)
             return out
 
-        machine_ids += fly.call(make, timeout=60)
+        machine_ids += fly.call(make, timeout=timeout)
     return machine_ids
 
 

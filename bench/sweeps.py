@@ -54,11 +54,13 @@ from typing import Any
 
 from bench.lifecycle import (
     FLY_TOKEN,
+    MACHINE_CONFIG,
     _cleanup,
     _default_db,
     _fly_settings,
     _make_users_and_agents,
     _quiet,
+    _seed_machines,
     _settings,
 )
 from bench.registry import Context, Goal, Result, benchmark, verdict
@@ -193,33 +195,6 @@ def _measured(fly: Any, fn: Callable[[], Any]) -> tuple[Any, float, DbClock, dic
 
 # --- the fleet ----------------------------------------------------------------------------------------
 
-MACHINE_CONFIG = {"image": "registry.fly.io/openagents-agent:bench",
-                  "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 2048},
-                  "services": [{"protocol": "tcp", "internal_port": 8080, "autostart": True, "autostop": "suspend"}]}
-
-
-def _seed_fly(fly: Any, instance_ids: list[str]) -> list[str]:
-    """`oa-<id>` apps with one started machine each, made on the emulator's loop in batches."""
-    from shared.fly.config import INSTANCE_METADATA_KEY
-    from shared.lifecycle.names import app_name
-
-    machine_ids: list[str] = []
-    for start in range(0, len(instance_ids), 2000):
-        batch = instance_ids[start:start + 2000]
-
-        def make(s: Any, batch: list[str] = batch) -> list[str]:
-            out = []
-            for iid in batch:
-                s.create_app({"name": app_name(iid), "org_slug": "personal"})
-                body = {"region": "iad", "name": "agent",
-                        "config": {**MACHINE_CONFIG, "metadata": {INSTANCE_METADATA_KEY: iid}}}
-                out.append(s.create_machine(app_name(iid), body).id)
-            return out
-
-        machine_ids += fly.call(make, timeout=120)
-    return machine_ids
-
-
 def _drift(fly: Any, instance_ids: list[str], machine_ids: list[str]) -> dict[str, int]:
     """Fly-side drift: machines suspended by Fly's autostop, orphan apps, extra machines."""
     from shared.fly.config import INSTANCE_METADATA_KEY
@@ -263,7 +238,7 @@ def _seed(db: Any, fly: Any, tag: str, n: int) -> tuple[list[str], dict[str, int
             "  case when f.n %% %(every)s = 0 then now() - interval '3 hours' else now() end"
             " from fleet f order by f.n returning id",
             {"n": n, "users": users, "agents": agents, "every": max(1, round(1 / IDLE_SHARE))}).fetchall()]
-    machines = _seed_fly(fly, ids)
+    machines = _seed_machines(fly, ids, batch_size=2000, timeout=120)
     with db.service() as tx:
         tx.sql("update agent_instances i set fly_machine_id = x.m from unnest(%(ids)s::uuid[], %(m)s::text[]) x(i, m)"
                " where i.id = x.i", {"ids": ids, "m": machines})
