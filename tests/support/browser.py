@@ -78,3 +78,17 @@ def check_page(page: Any, axe: str, name: str, found: dict[str, list[Any]]) -> N
         if serious:
             found[f"{name}-{label}"] = serious
     page.set_viewport_size(DESKTOP)
+
+
+def watch_dialogs_and_errors(page: Any) -> tuple[list[str], list[str]]:
+    """Every dialog the page opens (dismissed) and every uncaught script error, as they happen."""
+    dialogs: list[str] = []
+    errors: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return dialogs, errors

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.support import platform_bundles
-from tests.support.browser import DESKTOP, check_page, sign_in
+from tests.support.browser import DESKTOP, check_page, sign_in, watch_dialogs_and_errors
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -303,15 +303,7 @@ def test_hostile_agent_answers_render_inert(console_stack: str, browser: Any) ->
     base = console_stack
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    dialogs, errors = watch_dialogs_and_errors(page)
     page.goto(f"{base}/")
     page.evaluate("""async (src) => {
         const { renderMarkdown } = await import('/console/static/markdown.js');
@@ -360,15 +352,7 @@ def test_a_hostile_answer_in_the_chat_page_renders_inert(console_stack: str, dat
     assert changed == 1
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    dialogs, errors = watch_dialogs_and_errors(page)
     sign_in(page, base, email, f"/console/instances/{instance_id}/chat")
     # The chat page resumes the session this browser used (chat.js keeps it in localStorage).
     page.evaluate("([k, v]) => localStorage.setItem(k, v)", [f"oa-session:{instance_id}", session_id])
