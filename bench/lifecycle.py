@@ -255,17 +255,26 @@ class FlyClock:
 
 
 def _drain(timeout: float, concurrency: int, locks: set[str]) -> None:
+    import asyncio
+
     from jobs.app import app
+    from jobs.worker import size_executor
     from shared.data import get_db
 
     app.perform_import_paths()
     periodic = dict(app.periodic_registry.periodic_tasks)
     app.periodic_registry.periodic_tasks.clear()  # sweeps are not what this measures
     deadline = time.monotonic() + timeout
+
+    async def once() -> None:
+        size_executor(concurrency)  # as `openagents worker` does: `concurrency` jobs really at once
+        async with app.open_async():
+            await app.run_worker_async(wait=False, install_signal_handlers=False, queues=["lifecycle"],
+                                       concurrency=concurrency, listen_notify=False, delete_jobs="successful")
+
     try:
         while True:
-            app.run_worker(wait=False, install_signal_handlers=False, queues=["lifecycle"], concurrency=concurrency,
-                           listen_notify=False, delete_jobs="successful")
+            asyncio.run(once())
             with get_db().service() as tx:
                 left = tx.sql("select count(*) as n from procrastinate.procrastinate_jobs where lock = any(%(l)s)"
                               " and status in ('todo', 'doing')", {"l": list(locks)}).fetchone()["n"]

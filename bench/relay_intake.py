@@ -4,23 +4,33 @@ come (ARCHITECTURE §5 "Relay message"; issue 14 item 4).
 The whole path is real: the local chat stack (Fly emulator with real agent machines on the offline
 runtime, the SSE gateway, the API in its own process) and the Telegram fake. Updates are made by the
 fake and posted to `/functions/v1/telegram-webhook` with the webhook's secret-token header, on
-schedule from a pool of senders, as Telegram does. CHATS linked chats take turns, so the per-chat
-lock (a chat's messages are answered in order) spreads over the chats the way many users would. An
-`openagents worker` process (`relays` queue, BENCH_RELAY_CONCURRENCY slots) runs the `relay_process`
-jobs throughout: route → the bridge's turn through the gateway → reply → `sendMessage` to the fake →
-settle. Printed: updates/s offered and accepted (HTTP 200), intake latency, the backlog (recorded
-but not answered) once a second, how long the backlog took to drain after the last update, and the
-sustained answer rate. Headline: answered ÷ offered rate over the run, drain included (goal ≥ 0.9:
-the workers keep up with intake).
+schedule from a pool of senders, as Telegram does. The linked chats take turns, so the per-chat
+lock (a chat's messages are answered in order) spreads over them the way many users would; there are
+enough of them (at least CHATS) that no chat gets its next message before its last is answered, as
+with people typing. `openagents worker` processes (`relays` queue, BENCH_RELAY_CONCURRENCY slots each)
+run the `relay_process` jobs throughout: route → the bridge's turn through the gateway → reply →
+`sendMessage` to the fake → settle. As many workers start as the offered rate needs: rate × the
+slot-seconds a message takes (the agent's answer, BENCH_RELAY_TOKENS × BENCH_RELAY_TOKEN_MS, plus
+OVERHEAD_S of our own) × HEADROOM, over the slots per worker; a warm-up round then measures what a
+message really takes of a slot on this machine now, and more start if that needs them (a loaded
+machine stretches every turn). `BENCH_RELAY_WORKERS` sets the count and skips the measuring.
+Printed: the workers and slots, updates/s offered and accepted (HTTP 200), intake latency, the backlog
+(recorded but not answered) once a second, how long it took to drain after the last update, the
+sustained answer rate, each message's time from intake to answered, and the CPU each part used per
+message. Headline: answered ÷ offered rate over the run, drain included (goal ≥ 0.9: the workers keep
+up with intake and the backlog drains).
 
-`BENCH_RELAY_RATE` (updates/s; full 20, quick 5), `BENCH_RELAY_SECONDS` (full 30, quick 4),
-`BENCH_RELAY_CONCURRENCY` (worker slots, default 8). Figures on a shared 2-core machine include the
-agent machines', gateway's and API's CPU.
+`BENCH_RELAY_RATE` (updates/s; full 10, quick 5), `BENCH_RELAY_SECONDS` (full 30, quick 4),
+`BENCH_RELAY_CONCURRENCY` (slots per worker, default 8), `BENCH_RELAY_WORKERS` (default: derived),
+`BENCH_RELAY_TOKENS` / `BENCH_RELAY_TOKEN_MS` (the agent's answer: full 100 tokens 10 ms apart, one
+second; quick 24 tokens 2 ms apart), `BENCH_RELAY_CHATS` (default: derived, as above).
+Figures on a shared 2-core machine include the agent machine's, gateway's and API's CPU.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
@@ -40,7 +50,13 @@ import httpx
 from bench.registry import Context, Goal, Result, benchmark, verdict
 
 GOAL = Goal(">=", 0.9)
-CHATS = 20
+CHATS = 20  # at least
+# Our own slot-seconds per message besides the agent's answer (route, turn, gateway, reply, settle):
+# intake-to-answered p50 at 10/s on an idle 2-core machine was 0.1-0.2 s; this leaves room for load.
+OVERHEAD_S = 0.3
+HEADROOM = 1.5  # slots beyond the average need, for bursts and a loaded machine
+PRE_TURN_S = 0.05  # a job's work before its turn opens (take the row, route, session, hold): measured ~20 ms
+MAX_WORKERS = 8
 SENDERS = 16  # webhook deliveries in flight at most
 BOT_USERNAME = "bench_relay_bot"
 EMAIL = "bench-relay-{tag}@bench.openagents.invalid"
@@ -55,6 +71,69 @@ def _backlog(db: Any, since_id: int) -> int:
     with db.service() as tx:
         return int(tx.sql("select count(*) as n from relay_inbox where id > %(s)s and relay = 'telegram'"
                           " and status not in ('done', 'ignored')", {"s": since_id}).fetchone()["n"])
+
+
+def plan(rate: int, concurrency: int, answer_s: float, workers: int | None) -> tuple[int, int, float]:
+    """(worker processes, linked chats, slot-seconds per message assumed) for `rate` updates/s."""
+    per_message = answer_s + OVERHEAD_S
+    if workers is None:
+        workers = max(1, math.ceil(rate * per_message * HEADROOM / concurrency))
+    # A chat answers one message at a time: enough chats that each gets its next message only after
+    # about four answers' time (a loaded machine stretches an answer to twice the estimate).
+    chats = max(CHATS, math.ceil(rate * per_message * 4))
+    return workers, chats, per_message
+
+
+def _cpu_s(pid: int) -> float:
+    """user + system CPU of a process so far, its waited-for children included (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _postmaster(db: Any) -> int | None:
+    """The throwaway cluster's postmaster (it runs here): the parent of our backend."""
+    with db.service() as tx:
+        backend = int(tx.sql("select pg_backend_pid() as p").fetchone()["p"])
+    try:
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def _postgres_cpu_s(postmaster: int | None) -> float:
+    """The cluster's CPU so far: the postmaster with its exited backends, and the live ones.
+    Approximate: a backend ending mid-run moves its CPU into the first term."""
+    if postmaster is None:
+        return 0.0
+    return _cpu_s(postmaster) + sum(_own_cpu_s(p) for p in _descendants(postmaster))
+
+
+def _own_cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
 
 
 def _worker(env: dict[str, str], concurrency: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -78,9 +157,19 @@ def relay_intake(ctx: Context) -> Result:
     from shared.lifecycle.models import HireRequest
     from shared.relays import telegram
 
-    rate = _env_int("BENCH_RELAY_RATE", 20 if ctx.full else 5)
+    rate = _env_int("BENCH_RELAY_RATE", 10 if ctx.full else 5)
     seconds = _env_int("BENCH_RELAY_SECONDS", 30 if ctx.full else 4)
     concurrency = _env_int("BENCH_RELAY_CONCURRENCY", 8)
+    # Full size: a one-second answer, so the slots (not the machine's CPU) are what the rate needs.
+    tokens = _env_int("BENCH_RELAY_TOKENS", 100 if ctx.full else 24)
+    token_ms = _env_int("BENCH_RELAY_TOKEN_MS", 10 if ctx.full else 2)
+    raw_workers = os.environ.get("BENCH_RELAY_WORKERS", "").strip()
+    n_workers, n_chats, per_message = plan(rate, concurrency, tokens * token_ms / 1000,
+                                           int(raw_workers) if raw_workers else None)
+    n_chats = _env_int("BENCH_RELAY_CHATS", n_chats)
+    print(f"{n_workers} worker process{'es' if n_workers > 1 else ''} × {concurrency} slots"
+          f" ({'BENCH_RELAY_WORKERS' if raw_workers else f'{rate}/s × {per_message:.2f} slot-s per message × {HEADROOM}'});"
+          f" {n_chats} chats; the agent answers {tokens} tokens {token_ms} ms apart", flush=True)
     bdb = ctx.database()
     tag = uuid.uuid4().hex[:10]
     tmp = Path(tempfile.mkdtemp(prefix="oa-bench-relay-"))
@@ -99,15 +188,15 @@ def relay_intake(ctx: Context) -> Result:
                 "TELEGRAM_BOT_TOKEN": tg_token, "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
                 "TELEGRAM_WEBHOOK_SECRET": tg_secret, "TELEGRAM_API_BASE": fake.url,
                 "DATABASE_POOL_MAX": str(2 * concurrency + 4)}
+    machine_env = {"OFFLINE_TOKEN_INTERVAL_MS": str(token_ms), "OFFLINE_TOKENS": str(tokens), "BRIDGE_HEARTBEAT_S": "5"}
     try:
-        local = start_local_chat(tmp, fly_token="bench-fly-token", machine_env={
-            "OFFLINE_TOKEN_INTERVAL_MS": "2", "OFFLINE_TOKENS": "24", "BRIDGE_HEARTBEAT_S": "5"}, grace_s=1,
-            api_process_env={**os.environ, **settings})
+        local = start_local_chat(tmp, fly_token="bench-fly-token", machine_env=machine_env, grace_s=1,
+                                 api_process_env={**os.environ, **settings})
     except BaseException:
         fake.stop()
         raise
     user_id = None
-    worker: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         env = {**local.env, **settings}
         with overridden(env), bdb.as_default() as db:
@@ -119,7 +208,7 @@ def relay_intake(ctx: Context) -> Result:
             instance, _ = hire(user, HireRequest(agent="daily-planner"))
             drain_jobs(db, ["lifecycle"], timeout=120)
             base_chat = 7_100_000_000 + secrets.randbelow(100_000_000)
-            chats = [base_chat + i for i in range(CHATS)]
+            chats = [base_chat + i for i in range(n_chats)]
             with db.service() as tx:
                 status = tx.sql("select status::text as s from agent_instances where id = %(i)s",
                                 {"i": str(instance.id)}).fetchone()["s"]
@@ -128,19 +217,47 @@ def relay_intake(ctx: Context) -> Result:
                 tx.sql("insert into relay_connections (user_id, instance_id, relay, external_user_id, external_chat_id)"
                        " select %(u)s, %(i)s, 'telegram', c::text, c::text from unnest(%(c)s::bigint[]) c",
                        {"u": user_id, "i": str(instance.id), "c": chats})
-                since = int(tx.sql("select coalesce(max(id), 0) as m from relay_inbox").fetchone()["m"])
             fake.state.webhook_url = f"{local.base_url}/functions/v1/telegram-webhook"
-            worker = _worker({**os.environ, **env}, concurrency, tmp / "worker.log")
-            # Warm the path (the worker's start, imports, pools, the gateway's first replay) before the
-            # clock starts: one message per chat, answered.
-            for chat in chats:
-                fake.send_user_message(chat, "warm up")
-            deadline = time.monotonic() + 120
-            while _backlog(db, since) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            workers = [_worker({**os.environ, **env}, concurrency, tmp / f"worker-{k}.log") for k in range(n_workers)]
+
+            def warm_round() -> float:
+                """One message per chat at once, answered; the p50 slot-seconds a message took."""
+                start = _backlog_base(db)
+                for chat in chats:
+                    fake.send_user_message(chat, "warm up")
+                deadline = time.monotonic() + 120
+                while _backlog(db, start) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                with db.service() as tx:
+                    busy = sorted(float(r["s"]) for r in tx.sql(
+                        "select extract(epoch from i.processed_at - t.created_at)::float8 as s from relay_inbox i"
+                        " join turns t on t.id = i.turn_id where i.id > %(s)s and i.status = 'done'", {"s": start}))
+                return (_q(busy, 0.5) if busy else per_message) + PRE_TURN_S
+
+            # Warm the path (the workers' start, imports, pools, the gateway's first replay) before the
+            # clock starts; then, unless the count is given, a second round measures what a message
+            # really takes of a slot on this machine now, and more workers start if the rate needs them.
+            warm_round()
+            if not raw_workers:
+                measured = warm_round()
+                needed = min(MAX_WORKERS, max(1, math.ceil(rate * measured * HEADROOM / concurrency)))
+                print(f"  warm-up: a message takes {measured:.2f} slot-s here now (p50, answer included)"
+                      f" → {needed} worker process{'es' if needed > 1 else ''}"
+                      f"{f' ({needed - n_workers} more started)' if needed > n_workers else ''}", flush=True)
+                if needed > n_workers:
+                    workers += [_worker({**os.environ, **env}, concurrency, tmp / f"worker-{k}.log")
+                                for k in range(n_workers, needed)]
+                    n_workers = needed
+                    warm_round()
             warmed = len(fake.sent())
             since = _backlog_base(db)
             bytes_before = _bytes(db)
+            postmaster = _postmaster(db) if bdb.throwaway else None  # a shared database's CPU is not ours to read
+            others = {w.pid for w in workers} | {local.api_pid} | ({postmaster, *_descendants(postmaster)} if postmaster else set())
+            machines = [p for p in _descendants(os.getpid()) if p not in others]
+            cpu_before = {"workers": sum(_cpu_s(w.pid) for w in workers), "api": _cpu_s(local.api_pid or 0),
+                          "machines": sum(_cpu_s(p) for p in machines), "here": time.process_time(),
+                          "postgres": _postgres_cpu_s(postmaster)}
 
             latencies: list[float] = []
             statuses: dict[int, int] = {}
@@ -155,7 +272,7 @@ def relay_intake(ctx: Context) -> Result:
             headers = {telegram.SECRET_HEADER: tg_secret, "Content-Type": "application/json"}
 
             def post(i: int) -> None:
-                body = json.dumps(fake.state.new_update(user_id=chats[i % CHATS], text=f"bench relay message {i}"))
+                body = json.dumps(fake.state.new_update(user_id=chats[i % n_chats], text=f"bench relay message {i}"))
                 t = time.perf_counter()
                 code = webhook.post(fake.state.webhook_url or "", content=body, headers=headers).status_code
                 with lock:
@@ -188,18 +305,32 @@ def relay_intake(ctx: Context) -> Result:
                     break
                 time.sleep(0.05)
             done_s = time.perf_counter() - t0
-            worker.terminate()
-            worker.wait(30)
-            worker = None
+            cpu = {"workers": sum(_cpu_s(w.pid) for w in workers), "api": _cpu_s(local.api_pid or 0),
+                   "machines": sum(_cpu_s(p) for p in machines), "here": time.process_time(),
+                   "postgres": _postgres_cpu_s(postmaster)}
+            cpu = {k: v - cpu_before[k] for k, v in cpu.items()}
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(30)
+            workers = []
             with db.service() as tx:
                 outcome = tx.sql("select status, count(*) as n from relay_inbox where id > %(s)s and relay = 'telegram'"
                                  " group by status", {"s": since}).fetchall()
+                stages = tx.sql(
+                    "select extract(epoch from i.processed_at - i.received_at)::float8 as total,"
+                    " extract(epoch from t.created_at - i.received_at)::float8 as before,"
+                    " extract(epoch from t.finished_at - t.created_at)::float8 as turn,"
+                    " extract(epoch from i.processed_at - t.finished_at)::float8 as after"
+                    " from relay_inbox i join turns t on t.id = i.turn_id"
+                    " where i.id > %(s)s and i.relay = 'telegram' and i.status = 'done'", {"s": since}).fetchall()
             answered = len(fake.sent()) - warmed
             grown = _bytes(db) - bytes_before
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            worker.wait(30)
+        for w in workers:
+            if w.poll() is None:
+                w.terminate()
+                w.wait(30)
         for q, lv in zip(quiet, levels, strict=True):
             q.setLevel(lv)
         fake.stop()
@@ -211,20 +342,39 @@ def relay_intake(ctx: Context) -> Result:
     accepted = statuses.get(200, 0)
     by_status = {r["status"]: r["n"] for r in outcome}
     drain = done_s - sent_s
-    ratio = (accepted / done_s) / rate if done_s else 0.0
+    answered_n = by_status.get("done", 0)
+    ratio = (answered_n / done_s) / rate if done_s else 0.0
     lat = sorted(latencies)
-    print(f"{total} signed Telegram updates at {rate}/s for {seconds} s over {CHATS} chats; worker {concurrency} slots")
+    print(f"{total} signed Telegram updates at {rate}/s for {seconds} s over {n_chats} chats;"
+          f" {n_workers} worker process{'es' if n_workers > 1 else ''} × {concurrency} slots")
     print(f"  offered {total / offered_s:.1f}/s, accepted {accepted / sent_s:.1f}/s (HTTP {dict(sorted(statuses.items()))});"
           f" intake p50 {statistics.median(lat) * 1000:.1f} ms, p99 {lat[int(0.99 * (len(lat) - 1))] * 1000:.1f} ms")
     print("  backlog (recorded, not yet answered) each second: "
           + " ".join(f"{n}" for _, n in backlog))
     print(f"  drained {drain:.1f} s after the last update; answered {by_status.get('done', 0)} of {accepted}"
           f" ({answered} replies sent), rows {by_status}")
-    print(f"  sustained answer rate {by_status.get('done', 0) / done_s:.1f}/s over {done_s:.1f} s;"
+    if stages:
+        col = {k: sorted(float(r[k]) for r in stages) for k in ("total", "before", "turn", "after")}
+        print(f"  intake to answered: p50 {_q(col['total'], 0.5) * 1000:.0f} ms, p99 {_q(col['total'], 0.99) * 1000:.0f} ms;"
+              f" p50 of its parts: to the turn's start (queue, chat lock, route, hold)"
+              f" {_q(col['before'], 0.5) * 1000:.0f} ms, the turn (gateway + agent, which answers in"
+              f" {tokens * token_ms} ms) {_q(col['turn'], 0.5) * 1000:.0f} ms, after it (settle, send, finish)"
+              f" {_q(col['after'], 0.5) * 1000:.0f} ms")
+    per = max(1, answered_n)
+    print(f"  CPU per answered message: workers {cpu['workers'] / per * 1000:.1f} ms, intake (API) {cpu['api'] / per * 1000:.1f} ms,"
+          f" agent machine + SSE gateway {cpu['machines'] / per * 1000:.1f} ms, this process (Fly emulator's proxy,"
+          f" senders, fake) {cpu['here'] / per * 1000:.1f} ms, Postgres {f"{cpu['postgres'] / per * 1000:.1f} ms" if postmaster else "n/a (shared)"};"
+          f" all {sum(cpu.values()) / done_s:.2f} cores, the workers {cpu['workers'] / done_s:.2f}"
+          f" ({cpu['workers'] / done_s / n_workers:.2f} each)")
+    print(f"  sustained answer rate {answered_n / done_s:.1f}/s over {done_s:.1f} s;"
           f" Postgres grew {grown / 1024:.0f} KiB ({grown / max(1, by_status.get('done', 0)):.0f} bytes per answered"
           f" message: {', '.join(GROWTH_TABLES)})")
     print(f"answered ÷ offered rate {ratio:.2f}  goal {GOAL}  {verdict(GOAL, ratio)}")
     return Result("relay-intake", GOAL, ratio=ratio)
+
+
+def _q(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * (len(sorted_values) - 1) + 0.5))]
 
 
 GROWTH_TABLES = ("relay_inbox", "relay_outbox", "sessions", "messages", "turns", "turn_events", "usage_events",
