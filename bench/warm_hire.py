@@ -25,6 +25,12 @@ catalogue, system prompt), so the pool gives every unit one warm-up turn through
 is ready and before it is suspended (`shared/lifecycle/warm_up.py`); the LLM proxy answers that turn's
 model calls itself, free, as the unit's token acts for no one yet (`shared/llm/warmup.py`). The pool
 build line says how long the warm-ups took and how they ended.
+
+`WARM_HIRE_SUSPENDED_S` (default 0) keeps the units suspended that long before the one-at-a-time hires,
+as a pool unit waits on Fly. It matters on OpenClaw: its worker threads retire after 30-60 s idle and
+some upkeep runs on timers, and a SIGSTOP'd process's timers all come due at the SIGCONT, so a unit
+suspended for more than a minute respawns those workers (module loading, seconds of CPU) during the
+hire's first turn; hired seconds after the build, as by default, it does not.
 """
 
 from __future__ import annotations
@@ -61,9 +67,14 @@ OPENCLAW_UNIT_GB = 1.3  # the most one booted gateway + bridge was seen to hold 
 MEMORY_HEADROOM_GB = 8.0  # left to everything else on the machine
 OPENCLAW_BOOT_TIMEOUT_S = 600  # a gateway boot takes 20 s alone and minutes on two loaded cores
 CONCURRENT_FULL = 50
-CONCURRENT_WORKERS = 16  # lifecycle jobs one worker runs at a time in the concurrent phase
+# Lifecycle jobs the worker runs at a time in the concurrent phase: one slot per hire. A claim job
+# mostly waits (on Fly's start, the bridge's /ready and the bundle push), so with fewer slots than
+# hires the rest queue a whole job's time for a slot (16 slots: p50 claimed after 8.4 s, 50: 3-6 s).
+CONCURRENT_WORKERS = CONCURRENT_FULL
 OPENCLAW_CONCURRENT_MAX = 5  # on two shared cores more booted gateways add only queueing
 JWT_FALLBACK = "bench-jwt-secret-0123456789abcdef"
+POLL_S = 0.005  # one hire's status poll
+POLLS_PER_S = 400  # all concurrent hires' status polls together
 
 
 @dataclass
@@ -160,6 +171,7 @@ def _worker(db: Any, concurrency: int) -> Iterator[None]:
     import asyncio
 
     from jobs.app import app
+    from jobs.worker import size_executor
 
     app.perform_import_paths()  # type: ignore[no-untyped-call]
     periodic = dict(app.periodic_registry.periodic_tasks)
@@ -169,6 +181,7 @@ def _worker(db: Any, concurrency: int) -> Iterator[None]:
     task: list[asyncio.Task[None]] = []
 
     async def work() -> None:
+        size_executor(concurrency)  # else asyncio's default executor (6 threads on 2 cores) caps the slots
         async with app.open_async():
             running = asyncio.ensure_future(app.run_worker_async(
                 concurrency=concurrency, wait=True, queues=["lifecycle"], install_signal_handlers=False,
@@ -218,8 +231,8 @@ def _first_token(client: httpx.Client, headers: dict[str, str], instance: str) -
     return first
 
 
-def _hire(client: httpx.Client, headers: dict[str, str], slug: str) -> Hire:
-    """POST /api/instances → `running` (polled) → first token; the marks the client sees."""
+def _hire(client: httpx.Client, headers: dict[str, str], slug: str, poll_s: float = POLL_S) -> Hire:
+    """POST /api/instances → `running` (polled every `poll_s`) → first token; the marks the client sees."""
     h = Hire()
     t0 = time.time()
     resp = client.post("/api/instances", json={"agent": slug}, headers=headers)
@@ -232,7 +245,7 @@ def _hire(client: httpx.Client, headers: dict[str, str], slug: str) -> Hire:
             break
         if status == "error" or time.time() - t0 > 240:
             raise RuntimeError(f"the hire ended {status}")
-        time.sleep(0.005)
+        time.sleep(poll_s)
     h.marks["running"] = time.time() - t0
     h.marks["first token"] = h.marks["running"] + _first_token(client, headers, h.instance)
     h.marks["t0"] = t0
@@ -248,10 +261,13 @@ def _hire_many(local: Any, db: Any, heads: list[dict[str, str]], slug: str, mark
     from shared.lifecycle.wake import machine_target
 
     n = len(heads)
+    # The hires' status polls together at most POLLS_PER_S: 50 clients polling every 5 ms were 10,000
+    # requests a second to the API on the machine's two cores, and measured mostly themselves.
+    poll_s = max(POLL_S, n / POLLS_PER_S)
     limits = httpx.Limits(max_connections=2 * n + 10, max_keepalive_connections=2 * n + 10)
     with httpx.Client(base_url=local.base_url, timeout=60, trust_env=False, limits=limits) as client, \
             _worker(db, concurrency), ThreadPoolExecutor(n) as pool:
-        hires = list(pool.map(lambda head: _hire(client, head, slug), heads))
+        hires = list(pool.map(lambda head: _hire(client, head, slug, poll_s), heads))
     for h in hires:
         target = machine_target(h.instance)
         h.app = target.app
@@ -464,6 +480,10 @@ def warm_hire(ctx: Context) -> Result:
                     print(f"warm pool: {plan.sequential} units made (app + network + volume + machine booted until"
                           f" the bridge is ready, one warm-up turn, then suspended) in {took:.1f} s;"
                           f" {_warm_ups(marks)}")
+                    hold = float(os.environ.get("WARM_HIRE_SUSPENDED_S") or 0)
+                    if hold > 0:
+                        print(f"the units stay suspended {hold:.0f} s before the hires (WARM_HIRE_SUSPENDED_S)")
+                        time.sleep(hold)
                     with _refills_held():
                         for _ in range(plan.sequential):
                             seq += _hire_many(local, db, [next(heads)], slug, marks, 4)

@@ -57,6 +57,11 @@ fi
 export OPENCLAW_GATEWAY_PORT
 export OPENCLAW_GATEWAY_URL="http://127.0.0.1:${OPENCLAW_GATEWAY_PORT}"
 export OPENCLAW_DISABLE_BONJOUR=1 OPENCLAW_NO_AUTO_UPDATE=1
+# Node's compile cache for OpenClaw's worker threads too: openclaw.mjs turns it on for its main
+# thread only, unless this is set (it then keeps its own per-version folder under it). OpenClaw
+# retires idle workers after 30-60 s, so a turn after a pause (every warm-pool hire: the timers all
+# come due on resume) starts them again, loading their modules: seconds of CPU, less with this cache.
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-${TMPDIR:-/tmp}/node-compile-cache}"
 "${run_as[@]}" "$PY" -m fly.agent.bridge prepare >/dev/null
 if [ -z "${OPENCLAW_GATEWAY_TOKEN:-}" ]; then
   OPENCLAW_GATEWAY_TOKEN="$(cat "$DATA/.openagents/openclaw-token")"

@@ -70,6 +70,7 @@ def test_entrypoint_wrote_the_config(openclaw_machine: Any, fake_llm: Any) -> No
     assert provider["apiKey"] == "${AGENT_LLM_API_KEY}"
     assert config["agents"]["defaults"]["model"]["primary"] == "platform/fake-model"
     assert config["agents"]["defaults"]["skipBootstrap"] is True
+    assert config["agents"]["defaults"]["heartbeat"] == {"every": "0m"}  # accepted: the gateway booted with it
     assert config["agents"]["defaults"]["workspace"] == str(data / "workspace")
     text = (data / "openclaw.json").read_text()
     assert "fake-llm-key" not in text and openclaw_machine.token not in text

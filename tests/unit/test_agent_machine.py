@@ -43,7 +43,7 @@ def test_first_boot_writes_the_config(tmp_path: Path) -> None:
     assert provider["baseUrl"] == "http://127.0.0.1:9/llm/v1" and provider["api"] == "openai-completions"
     assert provider["apiKey"] == "${AGENT_LLM_API_KEY}" and provider["models"][0]["id"] == "gpt-x"
     assert config["agents"]["defaults"] == {"workspace": str(tmp_path / "workspace"), "skipBootstrap": True,
-                                            "model": {"primary": "platform/gpt-x"}}
+                                            "heartbeat": {"every": "0m"}, "model": {"primary": "platform/gpt-x"}}
     assert "sk-secret" not in (tmp_path / "openclaw.json").read_text()
     assert stat.S_IMODE((tmp_path / "openclaw.json").stat().st_mode) == 0o600
     assert (tmp_path / "workspace").is_dir()

@@ -7,7 +7,8 @@ added) alone, so a new LLM base URL or model reaches a machine on its next start
 
 Managed keys: `gateway.{mode: local, bind: loopback, port, auth.mode: token}` (the token itself comes
 from `OPENCLAW_GATEWAY_TOKEN` in the gateway's environment, never from the file),
-`gateway.http.endpoints.chatCompletions.enabled`, `agents.defaults.{workspace, skipBootstrap}` and,
+`gateway.http.endpoints.chatCompletions.enabled`, `agents.defaults.{workspace, skipBootstrap,
+heartbeat.every: "0m"}` and,
 when an LLM base URL is set, one OpenAI-compatible provider `platform` (`models.mode: replace`) used
 as `agents.defaults.model.primary`. The platform provisions `OPENAI_BASE_URL` (its LLM proxy) with the
 instance's proxy token as `OPENAI_API_KEY`; that pair wins over `AGENT_LLM_BASE_URL` /
@@ -58,7 +59,12 @@ def managed_config(data_dir: Path, env: Mapping[str, str]) -> dict[str, Any]:
             "auth": {"mode": "token"},
             "http": {"endpoints": {"chatCompletions": {"enabled": True}}},
         },
-        "agents": {"defaults": {"workspace": str(workspace_dir(data_dir)), "skipBootstrap": True}},
+        # No recurring heartbeat turn (OpenClaw's default is one every 30 min): each is a model call the
+        # hirer pays for without asking, it keeps an idle machine awake, and on a warm-pool unit
+        # suspended longer than the cadence it fires on resume, beside the hire's first turn. "0m"
+        # turns off only the cadence (the pinned version's docs, gateway/heartbeat.md).
+        "agents": {"defaults": {"workspace": str(workspace_dir(data_dir)), "skipBootstrap": True,
+                                "heartbeat": {"every": "0m"}}},
     }
     key_ref = "${OPENAI_API_KEY}"
     base_url = env.get("OPENAI_BASE_URL")
