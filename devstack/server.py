@@ -85,6 +85,10 @@ class ProblemRequestHandler(WSGIRequestHandler):
     """Answers the errors http.server raises while parsing a request (before WSGI) as problem+json,
     where the standard library writes an HTML page."""
 
+    # Buffered: werkzeug writes a chunked body's length, data and CRLF separately and flushes after
+    # each piece of the body, so every streamed event goes out in one send instead of four.
+    wbufsize = 64 * 1024
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         title = self.responses.get(code, ("Error", ""))[0]
         rid = uuid.uuid4().hex

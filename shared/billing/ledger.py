@@ -5,23 +5,22 @@ Every movement takes an idempotency key; calling it again with the same key retu
 written the first time (`duplicate=True`) and changes nothing.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from shared.auth import User
 from shared.data import Tx, acting_as, get_db
+from shared.models import Model
 from shared.pagination import Page, PageQuery, decode_cursor, encode_cursor
 from shared.problems import Problem, bad_request, not_found, payment_required
 
 
-class Entry(BaseModel):
+class Entry(Model):
     """What a movement wrote (or found, when its key was used before)."""
 
     id: int
@@ -107,6 +106,11 @@ def _insufficient(needed: int, available: int) -> Problem:
     )
 
 
+def payment_required_for(needed: int, available: int) -> Problem:
+    """The 402 of a hold that `available` credits do not cover (for holds placed in SQL elsewhere)."""
+    return _insufficient(needed, available)
+
+
 def require_credits(user_id: str, agent_price: int, *, tx: Tx | None = None) -> int:
     """The credit check before a turn (chat and relays): 402 when the available credits are below
     what the turn would hold (the agent's price + the metered allowance). Returns what is available.
@@ -143,7 +147,7 @@ def queue_turn_hold(tx: Tx, user_id: str, turn_id: str, agent_price: int) -> Cal
 
 # --- GET /api/credits ------------------------------------------------------------------------------
 
-class Balance(BaseModel):
+class Balance(Model):
     available: int = Field(description="spendable now: live subscription credits + top-up credits − held")
     held: int = Field(default=0, description="reserved by turns in progress until they are settled")
     subscription_credits: int = Field(description="subscription credits (0 once expired)")
@@ -154,7 +158,7 @@ class Balance(BaseModel):
     plan_period_end: datetime | None
 
 
-class LedgerItem(BaseModel):
+class LedgerItem(Model):
     id: int
     kind: str
     subscription_delta: int
@@ -167,13 +171,13 @@ class LedgerItem(BaseModel):
     created_at: datetime
 
 
-class Earnings(BaseModel):
+class Earnings(Model):
     unpaid_credits: int
     paid_credits: int
     turns: int
 
 
-class Credits(BaseModel):
+class Credits(Model):
     balance: Balance
     earnings: Earnings | None = Field(default=None, description="creators only: what their agents earned")
     ledger: Page[LedgerItem]
@@ -211,7 +215,7 @@ def credits(user: User, query: PageQuery) -> Credits:
 MAX_USAGE_DAYS = 366
 
 
-class UsageQuery(BaseModel):
+class UsageQuery(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     from_: date | None = Field(default=None, alias="from", description="first day (UTC), default 30 days ago")
     to: date | None = Field(default=None, description="last day (UTC, inclusive), default today")
@@ -225,7 +229,7 @@ class UsageQuery(BaseModel):
         return v
 
 
-class UsageItem(BaseModel):
+class UsageItem(Model):
     day: date
     agent_id: UUID | None
     agent_slug: str | None
@@ -240,7 +244,7 @@ class UsageItem(BaseModel):
 
 
 
-class Usage(BaseModel):
+class Usage(Model):
     model_config = ConfigDict(populate_by_name=True)
     from_: date = Field(alias="from")
     to: date

@@ -6,7 +6,9 @@ Two routes, one per kind of call:
   `POST /v1/turns/{id}/hold`) go to the SSE gateway (`SSE_GATEWAY_URL`) with a stream token signed
   for the instance and turn (`STREAM_TOKEN_PRIVATE_KEY`). The gateway answers `fly-replay` and Fly's
   proxy replays the request, body included, to the instance's machine: the stream never passes
-  through the gateway.
+  through the gateway. Each goes under the machine's route (`/r/<route>/v1/turns…`,
+  `shared.streaming.tokens.route_key`), for which Fly's edge caches the gateway's answer: later
+  turns to a warm machine skip the gateway altogether.
 - **everything else** (files, bundle pushes, readiness, liveness) goes straight to Fly's proxy for
   the instance's app (`lifecycle_config().proxy_url(app)`, from `FLY_PROXY_BASE`) with
   `fly-force-instance-id: <machine id>`. The proxy starts a stopped or suspended machine it is sent
@@ -159,9 +161,13 @@ class BridgeClient:
         settings = get_settings()
         if not settings.SSE_GATEWAY_URL or not settings.STREAM_TOKEN_PRIVATE_KEY:
             raise BridgeNotConfigured("Chat streaming is not configured (SSE_GATEWAY_URL).")
-        token = tokens.sign(tokens.StreamTarget(target.instance_id, target.app, target.machine_id, turn_id),
-                            settings.STREAM_TOKEN_PRIVATE_KEY.get_secret_value())
-        return settings.SSE_GATEWAY_URL.rstrip("/"), {protocol.STREAM_TOKEN: token, **_auth(target)}
+        key = settings.STREAM_TOKEN_PRIVATE_KEY.get_secret_value()
+        # Under the machine's route, which Fly's edge caches the gateway's replay for: a warm
+        # instance's turns skip the gateway hop (see fly/sse_gateway/app.py).
+        route = tokens.route_key(target.instance_id, target.app, target.machine_id, key)
+        token = tokens.sign(tokens.StreamTarget(target.instance_id, target.app, target.machine_id, turn_id, route), key)
+        base = settings.SSE_GATEWAY_URL.rstrip("/") + protocol.ROUTE_PREFIX + route
+        return base, {protocol.STREAM_TOKEN: token, **_auth(target)}
 
     @contextmanager
     def _turn_stream(self, target: MachineTarget, turn_id: str, method: str, path: str, *,

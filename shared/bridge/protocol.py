@@ -32,6 +32,20 @@ TURNS = "/v1/turns"
 FILES = "/v1/files"
 BUNDLE = "/v1/bundle"
 OPEN_PATHS = frozenset({HEALTH})
+# A turn sent through the SSE gateway goes under its machine's route (`shared.streaming.tokens`):
+# `/r/<route>/v1/turns…`, the prefix Fly's edge caches the gateway's replay for. The bridge serves
+# every path with or without it (`unrouted`).
+ROUTE_PREFIX = "/r/"
+_ROUTE = re.compile(r"^/r/[A-Za-z0-9_-]{1,64}(?=/)")
+
+
+def routed(route: str, path: str) -> str:
+    return f"{ROUTE_PREFIX}{route}{path}" if route else path
+
+
+def unrouted(path: str) -> str:
+    """`path` without a leading `/r/<route>` (as is when it has none)."""
+    return _ROUTE.sub("", path, count=1) if path.startswith(ROUTE_PREFIX) else path
 
 
 def turn_path(turn_id: str) -> str:

@@ -38,7 +38,7 @@ class TurnWriter:
     def emit(self, event: str, data: Any) -> bytes:
         """Numbers and buffers one event; returns its SSE bytes for the browser."""
         self.seq += 1
-        self._pending.append({"seq": self.seq, "event": event, "data": data})
+        self._pending.append({"id": self.seq, "event": event, "data": data})
         if event == "token":
             self._text.append(str(data.get("text", "")))
         elif event == "tool":
@@ -66,11 +66,10 @@ class TurnWriter:
         events, text, tools = self._pending, "".join(self._text), self._tools
         self._pending, self._text, self._tools, self._urgent = [], [], [], False
         started = self._last_flush = time.monotonic()
-        payload = {"turn_id": self.turn_id, "session_id": self.session_id,
-                   "events": [{"id": e["seq"], "event": e["event"], "data": e["data"]} for e in events]}
-        with get_db().service() as tx:
-            tx.one("turn_frame", turn_id=self.turn_id, user_id=self.user_id, events=json.dumps(events, default=str),
-                   last_seq=self.seq, text=text, tools=json.dumps(tools, default=str),
-                   payload=json.dumps(payload, default=str), topic=f"session:{self.session_id}")
+        # One round trip, and the events' JSON made once (stored and broadcast as it is): a frame is
+        # most of what a relayed token costs the API (issue 14).
+        get_db().service_once("turn_frame", turn_id=self.turn_id, user_id=self.user_id, session_id=self.session_id,
+                              events=json.dumps(events, default=str), last_seq=self.seq, text=text,
+                              tools=json.dumps(tools, default=str), topic=f"session:{self.session_id}")
         # Under load a frame write slows down; frames then grow instead of the database queue.
         self._interval = max(self.frame_s, 3 * (time.monotonic() - started))

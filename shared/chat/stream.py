@@ -57,69 +57,55 @@ def agent_price(instance: dict[str, Any], *, session_paid: bool) -> int:
 
 
 class _Unusual(Exception):
-    """The pipelined opening met what only the step-by-step one decides (a repeated
-    client_message_id, a session not found); its transaction is rolled back."""
+    """The one-statement opening met what only the step-by-step one decides (a repeated
+    client_message_id, a session not found); it wrote nothing."""
 
 
 def open_turn(user: User, req: ChatRequest, *, lease: StreamKind | None = None) -> OpenedTurn:
     """One transaction: the instance, the session, the turn with its hold (or 402, rolling all of it
     back), the stream's lease when `lease` names its kind (or 429, likewise), and both messages.
 
-    In front of the first token, so pipelined (issue 14): the rows get their ids here and every
-    statement goes out at once — two round trips and the commit, where one statement after another
-    took eleven. Whatever it does not expect (a repeated client_message_id above all, which attaches
-    to the existing turn) rolls it back to the step-by-step opening, which decides."""
+    In front of the first token, so one statement (issue 14): `private.chat_open_turn` does it all,
+    and goes out with the transaction's setup and its COMMIT in one round trip — where pipelining
+    the statements took two and the commit, and one after another eleven. Whatever it does not
+    expect (a repeated client_message_id above all, which attaches to the existing turn) goes to the
+    step-by-step opening, which decides."""
     import psycopg
 
     try:
-        return _open_pipelined(user, req, lease)
+        return _open_in_one(user, req, lease)
     except (_Unusual, psycopg.Error):
         return _open_stepwise(user, req, lease)
 
 
-def _open_pipelined(user: User, req: ChatRequest, lease: StreamKind | None) -> OpenedTurn:
+def _open_in_one(user: User, req: ChatRequest, lease: StreamKind | None) -> OpenedTurn:
     from uuid import uuid4
 
-    from shared.billing.ledger import queue_turn_hold
+    from shared.billing.ledger import hold_size, metered_allowance, payment_required_for
     from shared.chat import stream_leases
+    from shared.config import get_settings
 
-    with get_db().service() as tx:
-        with tx.conn.pipeline():  # round trip 1: what the hold's size depends on
-            inst_cur = tx.queue("chat_instance", instance_id=req.instance_id, user_id=user.id)
-            if req.session_id is not None:
-                session_cur = tx.queue("session_of_user", session_id=req.session_id, user_id=user.id,
-                                       instance_id=req.instance_id)
-                paid_cur = tx.queue("chat_session_paid", session_id=req.session_id)
-        inst = inst_cur.fetchone()
-        if inst is None:
-            raise not_found("instance")
-        session_paid = False
-        if req.session_id is not None:
-            if session_cur.fetchone() is None:
-                raise _Unusual
-            paid = paid_cur.fetchone()
-            session_paid = inst["pricing_model"] == "per_session" and bool(paid and paid["paid"])
-        session_id = str(req.session_id) if req.session_id is not None else str(uuid4())
-        turn_id, user_msg, asst_msg = str(uuid4()), str(uuid4()), str(uuid4())
-        common = {"session_id": session_id, "user_id": user.id, "turn_id": turn_id}
-        with tx.conn.pipeline():  # round trip 2: the rows, the hold, the lease
-            if req.session_id is None:
-                tx.queue("session_create_with_id", id=session_id, user_id=user.id, instance_id=req.instance_id,
-                         title=req.message, channel="web")
-            turn_cur = tx.queue("turn_create_with_id", id=turn_id, session_id=session_id, user_id=user.id,
-                                instance_id=req.instance_id, client_message_id=req.client_message_id)
-            tx.queue("message_create_with_id", id=user_msg, role="user", content=req.message, **common)
-            tx.queue("message_create_with_id", id=asst_msg, role="assistant", content="", **common)
-            tx.queue("turn_link_messages", turn_id=turn_id, user_message_id=user_msg, assistant_message_id=asst_msg)
-            tx.queue("session_touch", session_id=session_id)
-            held = queue_turn_hold(tx, user.id, turn_id, agent_price(inst, session_paid=session_paid))
-            leased = stream_leases.queue_acquire(tx, user.id, lease) if lease is not None else None
-        if turn_cur.fetchone() is None:
-            raise _Unusual  # (the statements after it failed already: a repeated client_message_id)
-        held()  # the 402 first, as step by step
-        slot = leased() if leased is not None else None
-    return OpenedTurn(user.id, str(inst["id"]), str(inst["agent_id"]), session_id, turn_id, user_msg, asst_msg,
-                      req.message, inst["status"], attached=False, lease=slot)
+    s = get_settings()
+    session_id, turn_id, user_msg, asst_msg = (str(uuid4()) for _ in range(4))
+    # Setup, call and COMMIT in one round trip; an outcome other than `opened` wrote nothing.
+    row = get_db().service_once("chat_open_turn", user_id=user.id, instance_id=req.instance_id,
+                                session_id=req.session_id, ids=[session_id, turn_id, user_msg, asst_msg],
+                                client_message_id=req.client_message_id, message=req.message,
+                                metered=metered_allowance(), lease_kind=lease, cap=s.CHAT_STREAMS_PER_USER,
+                                ttl_s=s.FUNCTION_MAX_DURATION_S)
+    assert row is not None
+    outcome = row["outcome"]
+    if outcome == "not_found":
+        raise not_found("instance")
+    if outcome == "unusual":
+        raise _Unusual
+    if outcome == "insufficient":
+        raise payment_required_for(hold_size(int(row["price"])), int(row["available"]))
+    if outcome == "too_many":
+        raise stream_leases.too_many_streams(int(row["retry_after"]), s.CHAT_STREAMS_PER_USER)
+    slot = stream_leases.StreamLease(str(row["lease_id"])) if row["lease_id"] is not None else None
+    return OpenedTurn(user.id, str(req.instance_id), str(row["agent_id"]), str(row["session_id"]), turn_id, user_msg,
+                      asst_msg, req.message, row["instance_status"], attached=False, lease=slot)
 
 
 def _open_stepwise(user: User, req: ChatRequest, lease: StreamKind | None) -> OpenedTurn:

@@ -30,6 +30,11 @@ Row = dict[str, Any]
 # `request.jwt.claim.sub` too: auth.uid() reads it first and so skips parsing the claims JSON.
 _SETUP = ("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
           " set_config('request.jwt.claim.sub', %s, true)")
+# `Database.service_once`: the transaction around one statement, sent with it as one simple query.
+_ONCE_BEGIN = ("begin; select set_config('role', 'service_role', true),"
+               " set_config('request.jwt.claims', '{\"role\":\"service_role\"}', true),"
+               " set_config('request.jwt.claim.sub', '', true); ")
+_ONCE_END = "; commit"
 
 
 class Tx:
@@ -141,6 +146,34 @@ class Database:
     def service(self) -> AbstractContextManager[Tx]:
         """A transaction as `service_role` (bypasses RLS): jobs and trusted server paths only."""
         return self._tx("service_role", {"role": "service_role"})
+
+    def service_once(self, name: str, **params: Any) -> Row | None:
+        """One statement in a transaction of its own as `service_role`, in ONE round trip: BEGIN, the
+        role switch, the statement and COMMIT go out as one simple query, its values bound
+        client-side (psycopg's ClientCursor quotes each). Returns the statement's first row (None
+        when it has none); an error rolls the whole of it back. For the hot path of a chat stream
+        (issue 14): measured at about half the client CPU of the same transaction pipelined, and
+        one round trip instead of two."""
+        from psycopg import ClientCursor
+        from psycopg.pq import TransactionStatus
+
+        q: Query = QUERIES[name]
+        with self.pool.connection() as conn:
+            conn.autocommit = True  # the query string carries its own BEGIN and COMMIT
+            try:
+                cur = ClientCursor(conn)
+                cur.execute(_ONCE_BEGIN + q.sql + _ONCE_END, q.bind(params))
+                cur.nextset()  # past BEGIN's result to the role switch's,
+                cur.nextset()  # and on to the statement's
+                return cur.fetchone() if cur.description is not None else None
+            except BaseException:
+                # A failed statement leaves its transaction open and aborted (the rest of the string
+                # is skipped): end it before the connection goes back.
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.execute("rollback")
+                raise
+            finally:
+                conn.autocommit = False
 
     @contextmanager
     def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Row]]:

@@ -22,7 +22,7 @@ def refuse_deleted(user: User) -> None:
 
     if not get_settings().DATABASE_URL:
         return
-    with get_db().service() as tx:
-        deleted = tx.scalar("account_is_deleted", user_id=user.id)
-    if deleted:
+    # In front of every signed-in request: one round trip (issue 14, `Database.service_once`).
+    row = get_db().service_once("account_is_deleted", user_id=user.id)
+    if row is not None and row["deleted"]:
         raise unauthorized("This account has been deleted.")

@@ -215,6 +215,51 @@ def test_fly_replay_json_form_with_transform_and_fallback(client: FlyClient, edg
     client.delete_app(agent)
 
 
+def test_replay_cache_hit_miss_bypass_and_invalidation(client: FlyClient, edge: HttpClient) -> None:
+    """Fly's replay cache (CONTRACTS §A.5): the origin's `fly-replay-cache` pattern sends later
+    matching requests straight to the target; bypass, invalidation and a dead target go back to it."""
+    gateway, gw = _app_with_machine(client)
+    agent, target = _app_with_machine(client)
+
+    def cacheable(prefix: str, ttl: str = "30", replay: str = f"app={agent};instance={target.id}") -> dict[str, str]:
+        return {"x-stub-replay": replay, "x-stub-fly-replay-cache": f"127.0.0.1/r/{prefix}/*",
+                "x-stub-fly-replay-cache-ttl-secs": ttl, "x-stub-fly-replay-cache-allow-bypass": "yes"}
+
+    def ask(prefix: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        response = edge.post(f"/_app/{gateway}/r/{prefix}/v1/turns", headers=headers or {}, content=b"{}")
+        assert response.status_code == 200, response.text
+        echoed: dict[str, Any] = response.json()
+        return echoed
+
+    first = ask("k1", cacheable("k1"))
+    assert first["machine_id"] == target.id and first["headers"]["fly-replay-cache-status"] == "miss"
+    assert "fly-replay-src" in first["headers"]
+    hit = ask("k1")  # no replay asked for: only the cache can send it to the agent
+    assert hit["machine_id"] == target.id and hit["headers"]["fly-replay-cache-status"] == "hit"
+    assert "fly-replay-src" not in hit["headers"] and hit["path"] == "/r/k1/v1/turns"
+    # Another path is not covered; a client cannot claim a hit.
+    other = ask("k2", {"fly-replay-cache-status": "hit"})
+    assert other["machine_id"] == gw.id and "fly-replay-cache-status" not in other["headers"]
+    # Bypass, allowed by the origin: the origin is asked again.
+    skipped = ask("k1", {"fly-replay-cache-control": "skip", **cacheable("k1")})
+    assert skipped["headers"]["fly-replay-cache-status"] == "bypass" and "fly-replay-src" in skipped["headers"]
+    # Not cached: a TTL under 10 s, a replay with `state`, a pattern that does not match the request.
+    ask("k3", cacheable("k3", ttl="5"))
+    ask("k4", cacheable("k4", replay=f"app={agent};instance={target.id};state=s"))
+    ask("k5", {**cacheable("k5"), "x-stub-fly-replay-cache": "127.0.0.1/elsewhere/*"})
+    assert all(ask(p)["machine_id"] == gw.id for p in ("k3", "k4", "k5"))
+    # The target invalidates (replaying back to the origin): the next request asks the origin.
+    back = ask("k1", {"x-stub-invalidate": f"app={gateway}"})
+    assert back["machine_id"] == gw.id and "fly-replay-src" in back["headers"]
+    assert ask("k1")["machine_id"] == gw.id
+    # A target that is gone: the entry is dropped and the origin asked, never a dead machine.
+    ask("k6", cacheable("k6"))
+    assert ask("k6")["machine_id"] == target.id
+    client.delete_app(agent)
+    assert ask("k6")["machine_id"] == gw.id
+    client.delete_app(gateway)
+
+
 def test_parse_replay_header() -> None:
     assert parse_replay('app=a;instance=m1;region="iad,ord";state=s') == {"app": "a", "instance": "m1", "region": "iad,ord", "state": "s"}
     assert parse_replay("app=a,state=k") == {"app": "a", "state": "k"}

@@ -69,6 +69,23 @@ def test_only_health_is_open_everything_else_needs_the_token(shared_bridge: Any)
     assert client(shared_bridge).get("/ready").status_code == 200
 
 
+def test_a_machine_route_prefix_is_served_as_the_plain_path_and_still_needs_the_token(shared_bridge: Any) -> None:
+    # Turns come through the SSE gateway under `/r/<route>` (the path Fly's edge caches the replay
+    # for); on a cache hit no gateway looked at the request, so the token check is what guards it.
+    route = "/r/AbCdEfGhIjKlMnOpQrStUv"
+    anon = HttpClient(shared_bridge.url)
+    for method, path in [("POST", route + "/v1/turns"), ("GET", route + "/v1/turns/x/events"), ("GET", route + "/ready")]:
+        resp = anon.request(method, path, headers={"Authorization": "Bearer wrong-token-000000000000"})
+        assert resp.status_code == 401, (method, path)
+    assert client(shared_bridge).get(route + "/ready").json()["ready"] is True
+    body = {"turn_id": uuid.uuid4().hex, "session_key": "s-route", "message": "hello", "channel": "web"}
+    with httpx.stream("POST", shared_bridge.url + route + "/v1/turns", json=body, timeout=30,
+                      headers={"Authorization": f"Bearer {shared_bridge.token}"}) as resp:
+        assert resp.status_code == 200
+        assert real_events(read_sse(resp))[-1].event == "done"
+    assert client(shared_bridge).get("/r/not/a/route/v1/turns").status_code == 404  # only one segment is a route
+
+
 def test_ready_reports_runtime_bundle_and_skills(shared_bridge: Any) -> None:
     body = client(shared_bridge).get("/ready").json()
     assert body["ready"] is True

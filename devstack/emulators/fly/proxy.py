@@ -21,6 +21,16 @@ Like Fly's proxy it
   `Content-Type: application/vnd.fly.replay+json`, including `transform`): the same request
   (method, headers, body ≤ 1 MB) is sent to the new target with `fly-replay-src:
   instance=…;region=…;t=<µs>;state=…`; on fallback the origin gets it back with `fly-replay-failed`;
+- caches a replay when the origin asks (`fly-replay-cache: <host>/<path glob>` with
+  `fly-replay-cache-ttl-secs` ≥ 10, optional `fly-replay-cache-allow-bypass: yes`; or the JSON form's
+  `cache {prefix, ttl, invalidate, allow_bypass}`): later requests entering the same app whose host
+  (port dropped) and path match go straight to the cached target, which sees
+  `fly-replay-cache-status: hit` and no `fly-replay-src`; the replay that stored it carries `miss`,
+  and a client's `fly-replay-cache-control: skip` on an entry that allows it goes to the origin
+  with `bypass`. A replay naming `state` is not cached (Fly does not support it). A target answering
+  `fly-replay-cache: invalidate` (with its `fly-replay` back to the origin) drops the entries matching
+  the request; an entry whose target is gone (destroyed, its app deleted) or cannot be started is
+  dropped too and the origin consulted, since on Fly the cache is an optimisation, never the truth;
 - streams response bytes as they arrive (chunked, SSE), never buffering, and stops the upstream when
   the client goes away;
 - adds `fly-request-id`, `fly-region`, `fly-client-ip`, `x-forwarded-for|proto|port`, `via`.
@@ -32,6 +42,7 @@ WebSockets are not proxied.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import logging
 import re
@@ -61,13 +72,18 @@ _HOP_BY_HOP = frozenset(
 )
 _REPLAY_FIELD = re.compile(r'\s*([A-Za-z_]+)\s*=\s*("[^"]*"|[^;,]*)')
 _TRANSIENT = frozenset({"starting", "restarting", "updating"})
+REPLAY_CACHE_MIN_TTL_S = 10
+CACHE_STATUS = "fly-replay-cache-status"
+# Set only by the edge: a client cannot claim a cache hit (or anything else about replays).
+_EDGE_ONLY = frozenset({"fly-replay-src", "fly-replay-failed", CACHE_STATUS})
 KEEPALIVE_S = 2.0
 # Failures before any byte of an answer: the workload is not listening yet, or a pooled connection
 # was closed by the machine as it was reused. Sent again on a fresh connection, as Fly's proxy retries.
 _NOT_ANSWERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 # `bench stream`'s breakdown: called with (mark, time.perf_counter()) at each step of a request's way
-# through the edge — `edge_in`, `replay_asked` (the origin answered fly-replay), `replay_sent` /
+# through the edge — `edge_in`, `cache_hit` (a cached replay applies: no origin asked), `replay_asked`
+# (the origin answered fly-replay, or the cache did), `replay_sent` /
 # `replay_headers` (the replayed request to its target, its answer's headers), `token_out` (the first
 # SSE token frame passed on). None, the default, costs one test per step.
 Trace = Callable[[str, float], None]
@@ -145,6 +161,75 @@ class _NoCandidate(Exception):
     pass
 
 
+@dataclass(slots=True)
+class CachedReplay:
+    """One stored replay: requests entering `app` whose `host/path` matches `pattern` go to `fields`."""
+
+    app: str
+    pattern: str
+    fields: dict[str, Any]
+    expires_at: float
+    allow_bypass: bool
+
+
+def _cache_key(request: ProxyRequest) -> str:
+    """What a cache pattern is matched against: the Host without its port, then the path."""
+    host = (request.header("host") or "").split(":")[0].lower()
+    return host + request.path
+
+
+def _cache_directive(upstream: Upstream, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The `cache` object of a replay answer: the JSON form's, or the `fly-replay-cache*` headers'."""
+    cache = fields.get("cache")
+    if isinstance(cache, dict):
+        return cache
+    prefix = upstream.header("fly-replay-cache")
+    if not prefix:
+        return None
+    if prefix.strip().lower() == "invalidate":
+        return {"invalidate": True}
+    ttl = upstream.header("fly-replay-cache-ttl-secs")
+    return {"prefix": prefix.strip(), "ttl": ttl,
+            "allow_bypass": (upstream.header("fly-replay-cache-allow-bypass") or "").strip().lower() == "yes"}
+
+
+class ReplayCache:
+    """The edge's replay cache (per emulator; Fly keeps one per edge, so it is never a guarantee)."""
+
+    def __init__(self) -> None:
+        self.entries: list[CachedReplay] = []
+        self.hits = 0
+        self.misses = 0
+
+    def lookup(self, app: str, key: str) -> CachedReplay | None:
+        now = time.monotonic()
+        self.entries = [e for e in self.entries if e.expires_at > now]
+        return next((e for e in self.entries if e.app == app and fnmatch.fnmatchcase(key, e.pattern)), None)
+
+    def store(self, app: str, key: str, fields: dict[str, Any], directive: dict[str, Any]) -> bool:
+        """Keeps a replay as Fly would: a pattern that matches this request, a TTL of at least 10 s,
+        and no `state` (not supported with caching). Answers whether it was stored."""
+        pattern = str(directive.get("prefix") or "")
+        try:
+            ttl = float(directive.get("ttl") or 0)
+        except (TypeError, ValueError):
+            return False
+        if ttl < REPLAY_CACHE_MIN_TTL_S or not pattern or fields.get("state") or ":" in pattern.split("/", 1)[0]:
+            return False
+        if not fnmatch.fnmatchcase(key, pattern):
+            return False
+        kept = {k: v for k, v in fields.items() if k not in ("cache", "transform")}
+        self.entries = [e for e in self.entries if not (e.app == app and e.pattern == pattern)]
+        self.entries.append(CachedReplay(app, pattern, kept, time.monotonic() + ttl, bool(directive.get("allow_bypass"))))
+        return True
+
+    def invalidate(self, key: str) -> None:
+        self.entries = [e for e in self.entries if not fnmatch.fnmatchcase(key, e.pattern)]
+
+    def drop(self, entry: CachedReplay) -> None:
+        self.entries = [e for e in self.entries if e is not entry]
+
+
 class FlyProxy:
     def __init__(
         self,
@@ -162,6 +247,7 @@ class FlyProxy:
         self.connect_timeout_s = connect_timeout_s
         self.allow_cross_network_replay = allow_cross_network_replay
         self.max_replays = max_replays
+        self.replay_cache = ReplayCache()
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -213,6 +299,7 @@ class FlyProxy:
                 break
         client = scope.get("client") or ("127.0.0.1", 0)
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        headers = [(k, v) for k, v in headers if k not in _EDGE_ONLY]
         return ProxyRequest(
             method=scope["method"],
             path=scope["path"],
@@ -320,9 +407,41 @@ class FlyProxy:
         if isinstance(routed, Upstream):
             return routed
         app, machine, request = routed
-        return await self._dispatch(request, app, machine, hops=0, wait_s=self.autostart_timeout_s)
+        status: str | None = None
+        if machine is None:
+            entry = self.replay_cache.lookup(app.name, _cache_key(request))
+            if entry is not None:
+                if entry.allow_bypass and (request.header("fly-replay-cache-control") or "").strip().lower() == "skip":
+                    status = "bypass"
+                else:
+                    cached = await self._replay_cached(request, app, entry)
+                    if cached is not None:
+                        return cached
+        return await self._dispatch(request, app, machine, hops=0, wait_s=self.autostart_timeout_s, cache_status=status)
 
-    async def _dispatch(self, request: ProxyRequest, app: App, machine: Machine | None, *, hops: int, wait_s: float) -> Upstream:
+    async def _replay_cached(self, request: ProxyRequest, entered: App, entry: CachedReplay) -> Upstream | None:
+        """A cache hit: the stored replay, straight to its target (no `fly-replay-src`: Fly sets none
+        on hits). None when the target is gone or would not start: the entry is dropped and the
+        caller asks the origin, as on a miss."""
+        fields = entry.fields
+        app = self.state.apps.get(str(fields.get("app") or entered.name))
+        target = app.machines.get(str(fields["instance"])) if app is not None and fields.get("instance") else None
+        if app is None or app.org_slug != entered.org_slug or (target is not None and target.state == "destroyed"):
+            self.replay_cache.drop(entry)
+            return None
+        _trace("cache_hit")
+        _trace("replay_asked")
+        self.replay_cache.hits += 1
+        hit = request.with_headers(set(), [(CACHE_STATUS, "hit")])
+        upstream = await self._dispatch(hit, app, target, hops=1, wait_s=self.autostart_timeout_s)
+        if upstream.status in (502, 503) and upstream.header("fly-proxy-error"):
+            await upstream.close()
+            self.replay_cache.drop(entry)
+            return None
+        return upstream
+
+    async def _dispatch(self, request: ProxyRequest, app: App, machine: Machine | None, *, hops: int, wait_s: float,
+                        cache_status: str | None = None) -> Upstream:
         target = machine or self._pick(app)
         if target is None:
             return _proxy_error(503, "no_candidate", f"no machine of app {app.name} can take the request")
@@ -338,9 +457,16 @@ class FlyProxy:
             return _proxy_error(502, "replay_loop", "too many fly-replay hops")
         if not request.replayable:
             return _proxy_error(502, "replay_body_too_large", "request body above 1 MB cannot be replayed")
-        return await self._replay(request, target, instruction, hops)
+        directive = _cache_directive(upstream, instruction)
+        if directive is not None and directive.get("invalidate"):
+            self.replay_cache.invalidate(_cache_key(request))
+        elif directive is not None and hops == 0 and self.replay_cache.store(app.name, _cache_key(request), instruction, directive):
+            self.replay_cache.misses += 1
+            cache_status = cache_status or "miss"
+        return await self._replay(request, target, instruction, hops, cache_status)
 
-    async def _replay(self, request: ProxyRequest, origin: Machine, fields: dict[str, Any], hops: int) -> Upstream:
+    async def _replay(self, request: ProxyRequest, origin: Machine, fields: dict[str, Any], hops: int,
+                      cache_status: str | None = None) -> Upstream:
         started = time.monotonic()
         src = f"instance={origin.id};region={origin.region};t={int(time.time() * 1e6)}"
         if fields.get("state"):
@@ -348,10 +474,10 @@ class FlyProxy:
         wait_s = self.autostart_timeout_s
         if fields.get("timeout"):
             wait_s = parse_duration(str(fields["timeout"]), wait_s)
-        add = [("fly-replay-src", src)]
+        add = [("fly-replay-src", src)] + ([(CACHE_STATUS, cache_status)] if cache_status else [])
         try:
             app, target, extra = self._replay_target(origin, fields)
-            replayed = self._transform(request.with_headers({"fly-replay-src"}, add + extra), fields.get("transform"))
+            replayed = self._transform(request.with_headers({"fly-replay-src", CACHE_STATUS}, add + extra), fields.get("transform"))
             if target is None or await self.state.ensure_started(target, wait_s):
                 upstream = await self._dispatch(replayed, app, target, hops=hops + 1, wait_s=wait_s)
                 if upstream.status != 503 or not upstream.header("fly-proxy-error"):
@@ -365,7 +491,7 @@ class FlyProxy:
             f"replay_source={origin.id};reason={reason};elapsed_ms={int((time.monotonic() - started) * 1000)}"
         )
         if fields.get("fallback") in ("prefer_self", "force_self"):
-            back = request.with_headers({"fly-replay-src"}, [("fly-replay-failed", failed)])
+            back = request.with_headers({"fly-replay-src", CACHE_STATUS}, [("fly-replay-failed", failed)])
             return await self._forward(origin, back)
         return _proxy_error(503, f"replay_{reason}", "fly-replay target unavailable", [("fly-replay-failed", failed)])
 
@@ -454,7 +580,8 @@ class FlyProxy:
         outgoing = self.client.build_request(request.method, url, headers=self._forward_headers(request), content=request.body)
         deadline = time.monotonic() + self.connect_timeout_s
         attempt = 0
-        replayed = trace_hook is not None and request.header("fly-replay-src") is not None
+        replayed = trace_hook is not None and (request.header("fly-replay-src") is not None
+                                               or request.header(CACHE_STATUS) == "hit")
         if replayed:
             _trace("replay_sent")
         while True:
@@ -491,10 +618,18 @@ async def _sse(n: int, interval: float) -> AsyncIterator[bytes]:
         yield f"id: {i + 1}\ndata: {json.dumps({'i': i, 't': time.time()})}\n\n".encode()
 
 
+def _stub_fly_headers(request: ProxyRequest) -> list[tuple[str, str]]:
+    """`x-stub-fly-<name>: v` on a request → response header `fly-<name>: v` beside a stub's replay."""
+    return [(k.removeprefix("x-stub-"), v) for k, v in request.headers if k.startswith("x-stub-fly-")]
+
+
 def simulated_response(m: Machine, request: ProxyRequest) -> Upstream:
-    if not (request.header("fly-replay-src") or request.header("fly-replay-failed")):
+    if invalidate := request.header("x-stub-invalidate"):
+        if request.header("fly-replay-cache-status") == "hit":
+            return _json_upstream(200, {"invalidating": invalidate}, [("fly-replay", invalidate), ("fly-replay-cache", "invalidate")])
+    if not (request.header("fly-replay-src") or request.header("fly-replay-failed") or request.header("fly-replay-cache-status")):
         if replay := request.header("x-stub-replay"):
-            return _json_upstream(200, {"replaying": replay}, [("fly-replay", replay)])
+            return _json_upstream(200, {"replaying": replay}, [("fly-replay", replay), *_stub_fly_headers(request)])
         if replay_json := request.header("x-stub-replay-json"):
             data = replay_json.encode()
             return Upstream(200, [("content-type", REPLAY_JSON), ("content-length", str(len(data)))], _once(data))

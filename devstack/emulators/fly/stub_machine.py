@@ -12,6 +12,10 @@ Standard library only, so it starts in a few tens of milliseconds with `python -
                               200 with response header `fly-replay: <v>` (to exercise the proxy)
     header `x-stub-replay-json: <json>` (same condition)
                               200 `application/vnd.fly.replay+json` with that body
+    headers `x-stub-fly-<name>: <v>` beside `x-stub-replay`
+                              also answered as `fly-<name>: <v>` (e.g. `fly-replay-cache`)
+    header `x-stub-invalidate: <v>` on a replay-cache hit (`fly-replay-cache-status: hit`)
+                              200 with `fly-replay: <v>` and `fly-replay-cache: invalidate`
 
 The same behaviour is answered in-process by the proxy for simulated machines.
 """
@@ -59,10 +63,17 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         url = urlsplit(self.path)
         body = self._body()
-        if not (self.headers.get("fly-replay-src") or self.headers.get("fly-replay-failed")):
+        invalidate = self.headers.get("x-stub-invalidate")
+        if invalidate and self.headers.get("fly-replay-cache-status") == "hit":
+            self._json(200, {"invalidating": invalidate}, {"fly-replay": invalidate, "fly-replay-cache": "invalidate"})
+            return
+        if not (self.headers.get("fly-replay-src") or self.headers.get("fly-replay-failed")
+                or self.headers.get("fly-replay-cache-status")):
             replay = self.headers.get("x-stub-replay")
             if replay:
-                self._json(200, {"replaying": replay}, {"fly-replay": replay})
+                extra = {k.lower().removeprefix("x-stub-"): v for k, v in self.headers.items()
+                         if k.lower().startswith("x-stub-fly-")}
+                self._json(200, {"replaying": replay}, {"fly-replay": replay, **extra})
                 return
             replay_json = self.headers.get("x-stub-replay-json")
             if replay_json:

@@ -12,7 +12,8 @@
     PUT  /v1/bundle              write an agent version's files (bundle.py)
     GET  /v1/bundle              what the last bundle wrote
 
-Every route but /health needs `Authorization: Bearer <GATEWAY_TOKEN>` (auth.py). Errors are
+Any path may come under a machine route, `/r/<route>/…` (route_prefix.py: how turns arrive through
+the SSE gateway). Every route but /health needs `Authorization: Bearer <GATEWAY_TOKEN>` (auth.py). Errors are
 `application/problem+json`. Paths, headers, event names and framing are `shared.bridge.protocol`'s,
 which the platform's bridge client uses too.
 """
@@ -36,6 +37,7 @@ from fly.agent.bridge import bundle, files, turns
 from fly.agent.bridge.auth import BearerAuth
 from fly.agent.bridge.config import BridgeConfig
 from fly.agent.bridge.problems import BridgeError, problem
+from fly.agent.bridge.route_prefix import RoutePrefix
 from fly.agent.bridge.runtime import Runtime, make_runtime
 from shared.bridge import protocol
 
@@ -117,4 +119,4 @@ def create_app(config: BridgeConfig, runtime: Runtime | None = None) -> Any:
     from fly.agent.bridge.state import BundleState
 
     app.state.bundle_state = BundleState()
-    return BearerAuth(app, config.gateway_token)
+    return BearerAuth(RoutePrefix(app), config.gateway_token)

@@ -39,23 +39,13 @@ insert into public.messages (session_id, user_id, turn_id, role, content)
 values (%(session_id)s, %(user_id)s, %(turn_id)s, %(role)s, %(content)s)
 returning id;
 
--- name: session_create_with_id
--- The pipelined turn opening (`shared.chat.stream`) names its rows itself, so that no statement waits
--- for another's answer.
-insert into public.sessions (id, user_id, instance_id, title, channel)
-values (%(id)s, %(user_id)s, %(instance_id)s, left(%(title)s, 80), %(channel)s);
-
--- name: turn_create_with_id
--- No row when client_message_id was used already: the pipelined opening then falls back to the
--- step-by-step one, which attaches.
-insert into public.turns (id, session_id, user_id, instance_id, client_message_id)
-values (%(id)s, %(session_id)s, %(user_id)s, %(instance_id)s, %(client_message_id)s)
-on conflict (user_id, client_message_id) do nothing
-returning id;
-
--- name: message_create_with_id
-insert into public.messages (id, session_id, user_id, turn_id, role, content)
-values (%(id)s, %(session_id)s, %(user_id)s, %(turn_id)s, %(role)s, %(content)s);
+-- name: chat_open_turn
+-- A web turn opened in one statement (migration 20261201170001): instance, session, turn, messages,
+-- hold and lease; `outcome` says which (opened | not_found | unusual | insufficient | too_many).
+select outcome, agent_id, instance_status, session_id, price, available, lease_id, retry_after
+from private.chat_open_turn(%(user_id)s::uuid, %(instance_id)s::uuid, %(session_id)s::uuid, %(ids)s::uuid[],
+                            %(client_message_id)s::text, %(message)s::text, %(metered)s::integer,
+                            %(lease_kind)s::text, %(cap)s::integer, %(ttl_s)s::double precision);
 
 -- name: turn_link_messages
 update public.turns set user_message_id = %(user_message_id)s, assistant_message_id = %(assistant_message_id)s
@@ -66,11 +56,12 @@ update public.sessions set last_message_at = now() where id = %(session_id)s;
 
 -- name: turn_frame
 -- One frame (~50 ms of events) in one statement and one round trip: the events, the turn's last id,
--- the growing assistant message, and the Realtime broadcast on `session:{id}`.
+-- the growing assistant message, and the Realtime broadcast on `session:{id}`. `events` is
+-- `[{id, event, data}]`, stored as it is and broadcast as it is (`{turn_id, session_id, events}`).
 with ev as (
   insert into public.turn_events (turn_id, seq, user_id, event, data)
-  select %(turn_id)s, e.seq, %(user_id)s, e.event, e.data
-  from jsonb_to_recordset(%(events)s::jsonb) as e(seq int, event text, data jsonb)
+  select %(turn_id)s, e.id, %(user_id)s, e.event, e.data
+  from jsonb_to_recordset(%(events)s::jsonb) as e(id int, event text, data jsonb)
   on conflict (turn_id, seq) do nothing
   returning 1
 ), t as (
@@ -84,7 +75,8 @@ with ev as (
   returning 1
 )
 select (select count(*) from ev) as written, (select count(*) from m) as grown,
-       realtime.send(%(payload)s::jsonb, 'turn', %(topic)s, true) as sent;
+       realtime.send(jsonb_build_object('turn_id', %(turn_id)s::uuid::text, 'session_id', %(session_id)s::uuid::text,
+                                        'events', %(events)s::jsonb), 'turn', %(topic)s, true) as sent;
 
 -- name: turn_finish
 update public.turns set status = %(status)s::public.turn_status, finished_at = now(), error = %(error)s::jsonb

@@ -1,4 +1,4 @@
-"""Opening a turn (issue 14): the pipelined opening writes what the step-by-step one wrote, and the
+"""Opening a turn (issue 14): the one-statement opening writes what the step-by-step one wrote, and the
 cases it leaves to the step-by-step one (a repeated client_message_id) still come out as before."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _rows(db: Any, turn_id: str) -> dict[str, Any]:
 def test_a_new_session_and_turn_in_one_go(db: Any) -> None:
     w = world(db, price=5)
     user = User(w.user_id, None, {})
-    turn = stream._open_pipelined(user, _req(w, message="plan my day"), "chat")
+    turn = stream._open_in_one(user, _req(w, message="plan my day"), "chat")
     rows = _rows(db, turn.turn_id)
     assert not turn.attached and turn.lease is not None
     assert rows["held"] and rows["hold_credits"] >= 5 and rows["status"] == "streaming"
@@ -48,7 +48,7 @@ def test_a_new_session_and_turn_in_one_go(db: Any) -> None:
 def test_a_turn_in_an_existing_session(db: Any) -> None:
     w = world(db, pricing_model="per_session", price=7)
     user = User(w.user_id, None, {})
-    turn = stream._open_pipelined(user, _req(w, session=w.session_id), None)
+    turn = stream._open_in_one(user, _req(w, session=w.session_id), None)
     assert turn.session_id == w.session_id and turn.lease is None
     assert _rows(db, turn.turn_id)["hold_credits"] >= 7
 
@@ -58,7 +58,7 @@ def test_a_repeated_client_message_id_attaches_through_the_fallback(db: Any) -> 
     user = User(w.user_id, None, {})
     first = stream.open_turn(user, _req(w, cmid="same-id"))
     with pytest.raises((stream._Unusual, psycopg.Error)):  # rolled back either way
-        stream._open_pipelined(user, _req(w, cmid="same-id"), None)
+        stream._open_in_one(user, _req(w, cmid="same-id"), None)
     again = stream.open_turn(user, _req(w, cmid="same-id"))
     assert again.attached and again.turn_id == first.turn_id
     with db.service() as tx:
@@ -86,3 +86,65 @@ def test_an_instance_of_someone_else_is_not_found(db: Any) -> None:
     with pytest.raises(Problem) as err:
         stream.open_turn(User(other.user_id, None, {}), _req(w))
     assert err.value.status == 404
+
+
+def test_at_the_stream_cap_a_429_that_leaves_nothing(db: Any) -> None:
+    from shared.config import overridden
+
+    w = world(db, price=5)
+    user = User(w.user_id, None, {})
+    with overridden({"CHAT_STREAMS_PER_USER": "1"}):
+        first = stream.open_turn(user, _req(w), lease="chat")
+        with pytest.raises(Problem) as err:
+            stream.open_turn(user, _req(w), lease="chat")
+    assert err.value.status == 429 and int(err.value.headers["Retry-After"]) >= 1
+    with db.service() as tx:
+        turns = tx.sql("select count(*) as n, count(*) filter (where held_at is not null) as held from turns"
+                       " where user_id = %(u)s", {"u": w.user_id}).fetchone()
+        sessions = tx.sql("select count(*) as n from sessions where user_id = %(u)s", {"u": w.user_id}).fetchone()
+    assert (turns["n"], turns["held"], sessions["n"]) == (1, 1, 2)  # the first turn's own session and the world's
+    assert first.lease is not None
+    first.lease.release()
+
+
+def test_a_session_that_paid_its_per_session_price_holds_only_the_metered_part(db: Any) -> None:
+    from shared.billing.ledger import metered_allowance
+
+    w = world(db, pricing_model="per_session", price=7)
+    user = User(w.user_id, None, {})
+    paid = stream._open_in_one(user, _req(w, session=w.session_id), None)
+    with db.service() as tx:  # what settling the first turn leaves: the creator earned the session's price
+        tx.sql("insert into creator_earnings (creator_id, turn_id, agent_id, credits)"
+               " values (%(c)s, %(t)s, %(a)s, 6)", {"c": w.creator_id, "t": paid.turn_id, "a": w.agent_id})
+    again = stream._open_in_one(user, _req(w, session=w.session_id), None)
+    assert _rows(db, paid.turn_id)["hold_credits"] == 7 + metered_allowance()
+    assert _rows(db, again.turn_id)["hold_credits"] == metered_allowance()
+
+
+def test_a_session_of_another_instance_goes_to_the_step_by_step_opening(db: Any) -> None:
+    w = world(db)
+    other = world(db, user_id=w.user_id)
+    user = User(w.user_id, None, {})
+    with pytest.raises(stream._Unusual):
+        stream._open_in_one(user, _req(w, session=other.session_id), None)
+    with pytest.raises(Problem) as err:
+        stream.open_turn(user, _req(w, session=other.session_id))
+    assert err.value.status == 404
+
+
+def test_a_one_round_trip_transaction_that_fails_leaves_nothing_and_its_connection_usable(db: Any) -> None:
+    w = world(db)
+    user = User(w.user_id, None, {})
+    turn = stream._open_in_one(user, _req(w), "chat")
+    assert turn.lease is not None
+    for _ in range(db.max_size + 1):  # every pooled connection has met the failure by now
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            db.service_once("stream_lease_release", lease_id="not-a-uuid")
+    assert db.service_once("chat_session_paid", session_id=turn.session_id) == {"paid": False}
+    for _ in range(db.max_size + 1):  # the role switch was the transaction's own: no connection keeps it
+        with db.connection() as conn:
+            assert conn.execute("select current_user as u").fetchone()["u"] != "service_role"
+    turn.lease.release()
+    with db.service() as tx:
+        assert tx.sql("select count(*) as n from private.stream_leases where user_id = %(u)s",
+                      {"u": w.user_id}).fetchone()["n"] == 0
