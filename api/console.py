@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, send_from_directory
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from shared.auth import User
+from shared.models import Model
 from shared.problems import Problem
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=Non
 app.url_map.strict_slashes = False
 
 
-class SignInForm(BaseModel):
+class SignInForm(Model):
     email: str
     password: str = ""
 

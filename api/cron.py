@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from shared import jobs
 from shared.data import get_db
+from shared.models import Model
 from shared.problems import not_found
 from shared.schedules import SCHEDULES
 from shared.web import RequestContext, Router, create_app
@@ -13,7 +12,7 @@ from shared.web import RequestContext, Router, create_app
 router = Router("cron")
 
 
-class Deferred(BaseModel):
+class Deferred(Model):
     name: str
     task: str
     job_id: int | None

@@ -4,22 +4,23 @@ at once; a job does the work. Retries (`X-Slack-Retry-Num`) carry the same event
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from shared import ratelimit
+from shared.models import Model
 from shared.relays import intake, slack
 from shared.web import RequestContext, Router, create_app
 
 router = Router("relays")
 
 
-class EventReceived(BaseModel):
+class EventReceived(Model):
     challenge: str | None = Field(default=None, description="url_verification: the challenge, echoed")
     received: int = 0
     recorded: int = 0
 
 
-class CommandReceived(BaseModel):
+class CommandReceived(Model):
     response_type: str | None = Field(default=None, description="`ephemeral`: only the invoking user sees it")
     text: str | None = None
     received: int = 0

@@ -1,15 +1,14 @@
 """Accounts: the signed-in user's profile, and the dev/test sign-in that stands in for Supabase Auth."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.config import get_settings
 from shared.data import get_db
+from shared.models import Model
 from shared.problems import Problem, not_found
 from shared.text import HttpUrl, NormalizedEmail, PlainName
 
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
     from shared.auth import User
 
 
-class SignIn(BaseModel):
+class SignIn(Model):
     model_config = ConfigDict(extra="forbid")
     email: NormalizedEmail = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254,
                                    description="normalised (NFKC, case-folded) before anything uses it")
@@ -25,7 +24,7 @@ class SignIn(BaseModel):
     display_name: PlainName | None = Field(default=None, min_length=1, max_length=80)
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(Model):
     """Fields left out stay as they are; `avatar_url: null` removes the avatar."""
 
     model_config = ConfigDict(extra="forbid")
@@ -35,14 +34,14 @@ class ProfileUpdate(BaseModel):
                                       description="a model id, e.g. `anthropic/claude-sonnet-4`")
 
 
-class SignedIn(BaseModel):
+class SignedIn(Model):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
     user_id: UUID
 
 
-class Me(BaseModel):
+class Me(Model):
     id: UUID
     email: str | None
     display_name: str
@@ -67,7 +66,7 @@ def dev_sign_in(body: SignIn) -> SignedIn:
     return SignedIn(access_token=token, expires_in=TOKEN_TTL_S, user_id=UUID(user_id))
 
 
-def me(user: User) -> Me:
+def me(user: "User") -> Me:
     with get_db().user(user.claims) as tx:
         row = tx.one("my_profile")
     if row is None:
@@ -75,7 +74,7 @@ def me(user: User) -> Me:
     return Me(email=user.email, **row)
 
 
-def update_profile(user: User, body: ProfileUpdate) -> Me:
+def update_profile(user: "User", body: ProfileUpdate) -> Me:
     given = body.model_fields_set
     if "display_name" in given and body.display_name is None:
         raise Problem(422, "Unprocessable Content", "A display name cannot be removed; send a new one.",
@@ -90,13 +89,13 @@ def update_profile(user: User, body: ProfileUpdate) -> Me:
     return Me(email=user.email, **row)
 
 
-class AccountDeletion(BaseModel):
+class AccountDeletion(Model):
     user_id: UUID
     deleted_at: datetime
     instances_destroying: list[UUID] = Field(description="Instances whose destroy jobs were deferred.")
 
 
-def delete_account(user: User) -> AccountDeletion:
+def delete_account(user: "User") -> AccountDeletion:
     """`DELETE /api/me`: everything about the person goes, the money records stay (ARCHITECTURE §3).
 
     Order: the Stripe subscription is cancelled first (idempotently), so a failure there leaves the

@@ -10,21 +10,20 @@ Skills come from the current published version (names and descriptions only). A 
 skills yet is described as one skill: the agent itself, with its tags.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.auth import User
 from shared.data import acting_as
+from shared.models import Model
 from shared.problems import not_found
 
 UNVERSIONED = "0.0.0"
 TEXT = "text/plain"
 
 
-class _Card(BaseModel):
+class _Card(Model):
     model_config = ConfigDict(populate_by_name=True)
 
 

@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from shared.data import Tx, acting_as
+from shared.models import Model
 from shared.pagination import Page, PageQuery, decode_cursor, page_of
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def record(tx: Tx, user_id: str | UUID | None, action: str, target: str | None =
                target=target[:200] if target else None, data=data)
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Model):
     id: int
     action: str
     target: str | None

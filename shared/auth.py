@@ -31,6 +31,8 @@ TOKEN_TTL_S = 3600
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """The signed-in user a verified access token names."""
+
     id: str
     email: str | None
     claims: dict[str, Any]

@@ -4,15 +4,13 @@ In `dev` every secret has a generated local default kept in the data folder (`.d
 an explicitly set variable always wins. `production` refuses to start without the secrets it needs.
 """
 
-from __future__ import annotations
-
 import contextlib
 import functools
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
@@ -171,7 +169,7 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
 
     @model_validator(mode="after")
-    def _production_needs_secrets(self) -> Settings:
+    def _production_needs_secrets(self) -> Self:
         if self.OPENAGENTS_ENV == "production":
             missing = [n for n in ("DATABASE_URL", "CRON_SECRET") if not getattr(self, n)]
             if not (self.SUPABASE_JWT_SECRET or self.SUPABASE_JWKS_URL):

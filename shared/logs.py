@@ -7,6 +7,7 @@ JWTs), so a secret that slips into a message or an exception text is still maske
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import re
@@ -17,13 +18,31 @@ from typing import Any
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 
-_SHAPES = re.compile(
+_SHAPES_PATTERN = (
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|\b(sk|rk|pk)_(live|test)_[A-Za-z0-9]{8,}"
     r"|\bwhsec_[A-Za-z0-9+/=]{8,}"
     r"|\bxox[abpr]-[A-Za-z0-9-]{8,}"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
 )
+# Log lines are JSON with non-ASCII escaped, so the text is nearly always ASCII. Over ASCII text
+# without the separators \x1c-\x1f (which Unicode counts as whitespace) the pattern matches exactly
+# what it matches compiled with re.ASCII, and that compiles in a quarter of the time: case-insensitive
+# Unicode classes are costly to build (~2 ms of every cold start). Other text gets the Unicode pattern,
+# compiled when first needed.
+_SHAPES_ASCII = re.compile(_SHAPES_PATTERN, re.ASCII)
+_UNICODE_ONLY_SPACE = "\x1c\x1d\x1e\x1f"
+
+
+@functools.cache
+def _shapes_unicode() -> re.Pattern[str]:
+    return re.compile(_SHAPES_PATTERN)
+
+
+def _shapes(text: str) -> re.Pattern[str]:
+    if text.isascii() and not any(c in text for c in _UNICODE_ONLY_SPACE):
+        return _SHAPES_ASCII
+    return _shapes_unicode()
 _secret_values: list[str] = []
 REDACTED = "[REDACTED]"
 
@@ -40,7 +59,7 @@ def redact(text: str) -> str:
     for v in _secret_values:
         if v in text:
             text = text.replace(v, REDACTED)
-    return _SHAPES.sub(lambda m: (m.group(1) or "") + REDACTED, text)
+    return _shapes(text).sub(lambda m: (m.group(1) or "") + REDACTED, text)
 
 
 class JsonFormatter(logging.Formatter):

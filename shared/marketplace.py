@@ -16,8 +16,6 @@ tampered cursor (`invalid-cursor`). Cursors are positions, not capabilities: a h
 well formed only selects where a page starts.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 from datetime import datetime
@@ -25,10 +23,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.auth import User
 from shared.data import Tx, acting_as
+from shared.models import Model
 from shared.pagination import Page, PageQuery, decode_cursor, encode_cursor
 from shared.platform.published import CurrentVersion, current_version
 from shared.problems import bad_request, not_found
@@ -38,7 +37,7 @@ Tag = Annotated[str, Field(min_length=1, max_length=40)]
 MAX_TAGS = 10
 
 
-class AgentQuery(BaseModel):
+class AgentQuery(Model):
     model_config = ConfigDict(extra="forbid")
     q: str | None = Field(default=None, min_length=1, max_length=200,
                           description="Full-text search (web search syntax: quotes, `or`, `-word`). "
@@ -55,7 +54,7 @@ class AgentQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
 
 
-class AgentSummary(BaseModel):
+class AgentSummary(Model):
     id: UUID
     slug: str
     name: str
@@ -173,7 +172,7 @@ class CollectionQuery(PageQuery):
     featured: bool | None = Field(default=None, description="Only featured (true) or only curated (false) lists.")
 
 
-class Collection(BaseModel):
+class Collection(Model):
     id: UUID
     slug: str
     title: str

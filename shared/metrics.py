@@ -23,8 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger("openagents.metrics")
 
@@ -35,13 +34,17 @@ JOB_BUCKETS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 30
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@dataclass(slots=True)
+# Plain classes, not dataclasses: every API function imports this module, and a dataclass costs ~0.5 ms
+# of its cold start to generate methods these never use (comparison, repr).
 class Counter:
-    name: str  # without the `_total` suffix the exposition adds
-    help: str
-    labels: tuple[str, ...]
-    _values: dict[tuple[str, ...], float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    __slots__ = ("name", "help", "labels", "_values", "_lock")
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...]) -> None:
+        self.name = name  # without the `_total` suffix the exposition adds
+        self.help = help
+        self.labels = labels
+        self._values: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
 
     def inc(self, *values: str, n: float = 1.0) -> None:
         with self._lock:
@@ -56,15 +59,17 @@ class Counter:
             return self._values.get(values, 0.0)
 
 
-@dataclass(slots=True)
 class Histogram:
-    name: str
-    help: str
-    labels: tuple[str, ...]
-    buckets: tuple[float, ...]
-    # per label values: [count in each bucket (non-cumulative) …, count above the last], sum
-    _values: dict[tuple[str, ...], tuple[list[int], float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    __slots__ = ("name", "help", "labels", "buckets", "_values", "_lock")
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> None:
+        self.name = name
+        self.help = help
+        self.labels = labels
+        self.buckets = buckets
+        # per label values: [count in each bucket (non-cumulative) …, count above the last], sum
+        self._values: dict[tuple[str, ...], tuple[list[int], float]] = {}
+        self._lock = threading.Lock()
 
     def observe(self, seconds: float, *values: str) -> None:
         i = bisect.bisect_left(self.buckets, seconds)
@@ -78,12 +83,14 @@ class Histogram:
             return {k: (list(c), s) for k, (c, s) in self._values.items()}
 
 
-@dataclass(slots=True)
 class Recorder:
     """Every metric one process records."""
 
-    counters: list[Counter] = field(default_factory=list)
-    histograms: list[Histogram] = field(default_factory=list)
+    __slots__ = ("counters", "histograms")
+
+    def __init__(self) -> None:
+        self.counters: list[Counter] = []
+        self.histograms: list[Histogram] = []
 
     def counter(self, name: str, help: str, labels: tuple[str, ...]) -> Counter:
         c = Counter(name, help, labels)
@@ -147,16 +154,15 @@ class JobTimer:
 # --- DB-derived gauges -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class QueueState:
+# Named tuples: made only at scrape time, but declared at import, where a dataclass costs more.
+class QueueState(NamedTuple):
     queue: str
     depth: int  # jobs waiting (todo), scheduled ones included
     due: int  # of those, the ones whose time has come
     oldest_due_age_s: float  # how long the oldest due job has waited; 0 when none is due
 
 
-@dataclass(frozen=True, slots=True)
-class JobsState:
+class JobsState(NamedTuple):
     queues: list[QueueState]
     stalled: int  # `doing` jobs whose worker stopped heartbeating
     failed_by_task: dict[str, int]  # failed jobs still kept, by task

@@ -1,27 +1,24 @@
 """Health reporting and the cached OpenAPI document."""
 
-from __future__ import annotations
-
 import functools
 import json
 import logging
 import time
 
-from pydantic import BaseModel
-
 from shared.config import get_settings
 from shared.data import get_db
+from shared.models import Model
 from shared.problems import Problem
 
 log = logging.getLogger("openagents.ops")
 
 
-class DatabaseCheck(BaseModel):
+class DatabaseCheck(Model):
     ok: bool
     latency_ms: float | None = None
 
 
-class Health(BaseModel):
+class Health(Model):
     status: str
     env: str
     database: DatabaseCheck

@@ -6,8 +6,6 @@ finite number) before any of it reaches a SQL cast. Anything else is a 400 `inva
 database error.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import json
@@ -19,6 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from shared.models import Model
 from shared.problems import Problem, bad_request
 
 T = TypeVar("T")
@@ -29,12 +28,12 @@ _BIGINT = 2**63 - 1
 CursorKeys = Mapping[str, type] | tuple[str, ...]
 
 
-class Page(BaseModel, Generic[T]):
+class Page(Model, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
 
 
-class PageQuery(BaseModel):
+class PageQuery(Model):
     model_config = {"extra": "forbid"}
     cursor: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT)

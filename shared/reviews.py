@@ -7,28 +7,27 @@ so concurrent reviews, edits and deletes never leave them off a recount. Everyth
 signed-in user; RLS enforces the same rules (own rows, published agents, hired) for direct writes.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.auth import User
 from shared.data import Tx, acting_as
+from shared.models import Model
 from shared.pagination import Page, PageQuery, decode_cursor, page_of
 from shared.problems import conflict, forbidden, not_found
 
 
-class ReviewInput(BaseModel):
+class ReviewInput(Model):
     model_config = ConfigDict(extra="forbid")
     rating: int = Field(ge=1, le=5, description="1 to 5 stars.")
     title: str = Field(default="", max_length=120)
     body: str = Field(default="", max_length=4000)
 
 
-class Review(BaseModel):
+class Review(Model):
     id: UUID
     rating: int
     title: str

@@ -6,18 +6,17 @@ instance is theirs, and the table's composite foreign keys make a mixed team imp
 Deleting a project deletes its teams and their memberships, never an instance.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.auth import User
 from shared.billing.ledger import Balance, credits
 from shared.data import Tx, acting_as
 from shared.lifecycle.models import InstanceStatus, Notification, ProvisionStage
+from shared.models import Model
 from shared.pagination import Page, PageQuery, decode_cursor, page_of
 from shared.problems import conflict, not_found
 
@@ -26,24 +25,24 @@ TEAMS_IN_PROJECT = 100  # teams shown on a project's page (GET …/teams pages t
 
 # --- shapes -----------------------------------------------------------------------------------------
 
-class ProjectInput(BaseModel):
+class ProjectInput(Model):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=2000)
 
 
-class ProjectPatch(BaseModel):
+class ProjectPatch(Model):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=2000)
 
 
-class TeamInput(BaseModel):
+class TeamInput(Model):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
 
 
-class Project(BaseModel):
+class Project(Model):
     id: UUID
     name: str
     description: str
@@ -52,7 +51,7 @@ class Project(BaseModel):
     updated_at: datetime
 
 
-class TeamInstance(BaseModel):
+class TeamInstance(Model):
     id: UUID
     agent_id: UUID
     agent_slug: str | None
@@ -62,7 +61,7 @@ class TeamInstance(BaseModel):
     added_at: datetime
 
 
-class Team(BaseModel):
+class Team(Model):
     id: UUID
     project_id: UUID
     name: str
@@ -195,7 +194,7 @@ HOME_SESSIONS = 10
 HOME_NOTIFICATIONS = 10
 
 
-class HomeInstance(BaseModel):
+class HomeInstance(Model):
     id: UUID
     agent_id: UUID
     agent_slug: str | None
@@ -207,7 +206,7 @@ class HomeInstance(BaseModel):
     last_active_at: datetime
 
 
-class HomeAgents(BaseModel):
+class HomeAgents(Model):
     """Live instances by status (destroyed ones are left out), most recently active first."""
 
     counts: dict[str, int] = Field(description="How many instances are in each status (all of them).")
@@ -219,7 +218,7 @@ class HomeAgents(BaseModel):
     destroying: list[HomeInstance] = Field(default_factory=list)
 
 
-class RecentSession(BaseModel):
+class RecentSession(Model):
     id: UUID
     instance_id: UUID
     agent_slug: str | None
@@ -229,12 +228,12 @@ class RecentSession(BaseModel):
     last_message_at: datetime
 
 
-class HomeNotifications(BaseModel):
+class HomeNotifications(Model):
     unread_count: int
     items: list[Notification] = Field(description=f"The {HOME_NOTIFICATIONS} newest unread ones.")
 
 
-class Home(BaseModel):
+class Home(Model):
     agents: HomeAgents
     credits: Balance
     recent_sessions: list[RecentSession]

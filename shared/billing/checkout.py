@@ -6,19 +6,18 @@ both the same customer, and the conditional update (`… where stripe_customer_i
 first writer win while the other re-reads what was stored. Connect accounts work the same way.
 """
 
-from __future__ import annotations
+from typing import Any, Self
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from shared.billing.plans import TOPUPS, PaidPlan, TopupCredits, price_key, stripe_price_ids
 from shared.billing.stripe_client import stripe_client
 from shared.data import get_db
+from shared.models import Model
 from shared.problems import Problem, conflict, forbidden, not_found, unavailable
 
 
-class CheckoutRequest(BaseModel):
+class CheckoutRequest(Model):
     """Exactly one of `plan` (a subscription) or `topup` (credits, one-off payment)."""
 
     # The validator below enforces the rule; the schema states it, so the document does too.
@@ -28,17 +27,17 @@ class CheckoutRequest(BaseModel):
     topup: TopupCredits | None = Field(default=None, description="credits to buy: 600, 2000, 6000 or 18000")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> CheckoutRequest:
+    def _exactly_one(self) -> Self:
         if (self.plan is None) == (self.topup is None):
             raise ValueError("give exactly one of `plan` or `topup`")
         return self
 
 
-class RedirectUrl(BaseModel):
+class RedirectUrl(Model):
     url: str = Field(description="where to send the browser")
 
 
-class ConnectLink(BaseModel):
+class ConnectLink(Model):
     url: str = Field(description="Stripe's onboarding page (single use, expires in minutes)")
     account_id: str
     payouts_enabled: bool

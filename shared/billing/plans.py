@@ -8,9 +8,8 @@ thresholds and features rather than comparing plan names itself.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 PlanName = Literal["trial", "basic", "pro", "power"]
 PaidPlan = Literal["basic", "pro", "power"]
@@ -22,8 +21,9 @@ TRIAL_CREDITS = 50
 TRIAL_DAYS = 7
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+# Named tuples rather than frozen dataclasses: the same immutable records read by attribute, at a
+# fifth of the cost to declare (~1 ms of a cold start for the four of them as dataclasses).
+class Plan(NamedTuple):
     name: PlanName
     price_cents: int  # per month
     monthly_credits: int
@@ -32,8 +32,7 @@ class Plan:
     ssh: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Topup:
+class Topup(NamedTuple):
     credits: int
     price_cents: int
 
@@ -53,8 +52,7 @@ TOPUPS: dict[int, Topup] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class PlanLimits:
+class PlanLimits(NamedTuple):
     plan: PlanName  # the plan whose limits apply (a lapsed subscription falls back to trial limits)
     idle_stop_after: timedelta
     ssh: bool
@@ -104,8 +102,7 @@ def plan_for_price(price_id: str | None, lookup_key: str | None, prices: dict[st
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class SpendCaps:
+class SpendCaps(NamedTuple):
     """Default spend caps of a plan (credits of model calls through the LLM proxy), per user and per
     instance, per clock hour and per UTC day. An instance's own caps (`PATCH /api/instances/{id}
     {spend_cap}`) replace the instance defaults; the user's always apply too."""

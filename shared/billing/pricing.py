@@ -6,8 +6,6 @@ Defaults below; `BILLING_PRICE_TABLE` (JSON with any of `markup`, `machine_usd_p
 `default`, `models`) overrides them. Decimal arithmetic, so a price never drifts by float rounding.
 """
 
-from __future__ import annotations
-
 import functools
 import json
 import math
@@ -15,13 +13,15 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from shared.models import Model
 
 USD_PER_CREDIT = Decimal("0.01")
 _MILLION = Decimal(1_000_000)
 
 
-class ModelPrice(BaseModel):
+class ModelPrice(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
     input: Decimal = Field(ge=0, description="USD per million input tokens")
     output: Decimal = Field(ge=0, description="USD per million output tokens")
@@ -41,7 +41,7 @@ DEFAULT_MODELS: dict[str, ModelPrice] = {
 }
 
 
-class PriceTable(BaseModel):
+class PriceTable(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
     markup: Decimal = Field(default=Decimal("1.3"), ge=1)
     # A shared-cpu Fly machine with 2 GB (the default size), per second.

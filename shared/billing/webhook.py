@@ -18,11 +18,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from shared import jobs, logs
 from shared.billing.stripe_client import webhook_secrets
 from shared.data import get_db
+from shared.models import Model
 from shared.problems import Problem, bad_request, unavailable
 from shared.web.inputs import load_json
 from shared.web.verifiers import Inbound, register
@@ -33,7 +32,7 @@ MAX_WEBHOOK_BYTES = 512 * 1024  # Stripe events are a few KB; large invoices sta
 TOLERANCE_S = 300  # Stripe's default (CONTRACTS §C.1)
 
 
-class Received(BaseModel):
+class Received(Model):
     received: bool = True
     duplicate: bool
 

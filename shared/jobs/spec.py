@@ -39,6 +39,8 @@ LockRule = str | Callable[[JobArgs], str] | Literal[_Marker.BY_CALLER] | None
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
+    """A task as a defer sees it: its name, queue, arguments, priority and lock rules."""
+
     name: str
     queue: str
     args: tuple[str, ...] = ()  # the task's keyword arguments (what a defer may pass)

@@ -1,14 +1,13 @@
 """The lifecycle's API shapes (what `/api/instances…` and `/api/notifications` accept and answer)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.llm.models import SpendCap
+from shared.models import Model
 from shared.pagination import PageQuery, decode_cursor
 from shared.problems import bad_request
 
@@ -16,13 +15,13 @@ InstanceStatus = Literal["provisioning", "running", "suspended", "stopped", "err
 ProvisionStage = Literal["queued", "app", "volume", "machine", "starting", "ready"]
 
 
-class HireRequest(BaseModel):
+class HireRequest(Model):
     model_config = ConfigDict(extra="forbid")
     agent: str = Field(max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
                        description="The agent's slug.")
 
 
-class InstancePatch(BaseModel):
+class InstancePatch(Model):
     model_config = ConfigDict(extra="forbid")
     display_name: str | None = Field(default=None, max_length=80)
     model_preference: str | None = Field(default=None, min_length=1, max_length=100,
@@ -37,7 +36,7 @@ class InstanceQuery(PageQuery):
     include_destroyed: bool = Field(default=False, description="Also list destroyed instances.")
 
 
-class Instance(BaseModel):
+class Instance(Model):
     id: UUID
     agent_id: UUID
     agent_slug: str | None
@@ -62,7 +61,7 @@ class NotificationQuery(PageQuery):
     unread: bool = Field(default=False, description="Only notifications not yet read.")
 
 
-class Notification(BaseModel):
+class Notification(Model):
     id: UUID
     kind: str
     title: str

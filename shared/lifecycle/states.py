@@ -22,6 +22,8 @@ ACTIONS: tuple[Action, ...] = ("start", "stop", "suspend", "restart", "destroy")
 
 @dataclass(frozen=True, slots=True)
 class Transition:
+    """A named move of the state machine: the statuses it starts from and the one it ends in."""
+
     name: str
     allowed: frozenset[str]
     to: Status

@@ -12,17 +12,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
 from shared import logs
 from shared.data import Tx, get_db
 from shared.lifecycle.errors import InstanceChanged
 from shared.lifecycle.states import Transition
+from shared.models import Model
 
 log = logging.getLogger("openagents.lifecycle")
 
 
-class InstanceRow(BaseModel):
+class InstanceRow(Model):
     """An instance as the lifecycle sees it (never sent to clients: it carries Fly ids)."""
 
     id: UUID

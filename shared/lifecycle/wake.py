@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
-from shared import logs
 from shared.bridge.target import MachineTarget
-from shared.data import get_db
-from shared.lifecycle import gateway, store
-from shared.lifecycle.config import fly_client, lifecycle_config
 from shared.lifecycle.errors import InstanceBusy, InstanceNotFound, InstanceUnavailable, MachineNotReady
-from shared.lifecycle.locks import instance_lock
-from shared.lifecycle.states import WAKE
+
+if TYPE_CHECKING:
+    from shared.lifecycle.store import InstanceRow
+
+# The package imports this module for its names, so every API function that touches any lifecycle
+# module (its API shapes, its notifications) loads it: what waking uses (the store, the state
+# machine, the lock, the lifecycle config, the gateway token) is imported when it is called.
 
 log = logging.getLogger("openagents.lifecycle")
 
@@ -43,12 +45,14 @@ def _unavailable(status: str) -> InstanceUnavailable:
     return InstanceUnavailable(f"The agent is {status}.")
 
 
-def wake(instance_id: str, *, timeout_s: float | None = None) -> store.InstanceRow:
+def wake(instance_id: str, *, timeout_s: float | None = None) -> InstanceRow:
     """Bring the instance to `running` (machine started, bridge ready) and touch `last_active_at`.
 
     Raises `InstanceNotFound`, `InstanceUnavailable` (provisioning, error, destroying/destroyed, or the
     machine did not come up in time) or `InstanceBusy` (another operation held the lock too long).
     """
+    from shared.lifecycle import store
+
     row = store.load(instance_id)
     if row is None:
         raise InstanceNotFound()
@@ -57,8 +61,12 @@ def wake(instance_id: str, *, timeout_s: float | None = None) -> store.InstanceR
         return row
     if row.status not in WAKEABLE:
         raise _unavailable(row.status)
+    from shared import logs
     from shared.fly.errors import FlyAPIError  # the Fly client loads only when a machine must be woken
-    from shared.lifecycle import machines
+    from shared.lifecycle import gateway, machines
+    from shared.lifecycle.config import fly_client, lifecycle_config
+    from shared.lifecycle.locks import instance_lock
+    from shared.lifecycle.states import WAKE
 
     cfg = lifecycle_config()
     budget = timeout_s if timeout_s is not None else cfg.start_timeout_s + cfg.ready_timeout_s
@@ -90,6 +98,9 @@ def wake(instance_id: str, *, timeout_s: float | None = None) -> store.InstanceR
 def machine_target(instance_id: str) -> MachineTarget:
     """How to reach the instance's machine: its app, machine id and gateway token (from Vault, as
     service role), for the bridge client. Raises `InstanceNotFound`, or `InstanceUnavailable` when it has no machine."""
+    from shared.data import get_db
+    from shared.lifecycle import store
+
     if not store.valid_id(instance_id):
         raise InstanceNotFound()
     with get_db().service() as tx:

@@ -1,17 +1,16 @@
 """The shapes of the keys API and of spend caps (request bodies refuse unknown fields)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.llm.providers import Provider
+from shared.models import Model
 
 MAX_CAP = 1_000_000
 
 
-class KeyInput(BaseModel):
+class KeyInput(Model):
     model_config = ConfigDict(extra="forbid")
     # Printable ASCII without spaces: every provider's key format, and nothing a log could mistake
     # for the end of a field.
@@ -19,7 +18,7 @@ class KeyInput(BaseModel):
                          description="The provider's API key. Stored only in Vault; never returned.")
 
 
-class ApiKey(BaseModel):
+class ApiKey(Model):
     """A stored key, described without the key."""
 
     provider: Provider
@@ -31,7 +30,7 @@ class ApiKey(BaseModel):
                                                            "(null when no check was made).")
 
 
-class SpendCap(BaseModel):
+class SpendCap(Model):
     """An instance's spend caps in credits; null keeps the plan's default for that window."""
 
     model_config = ConfigDict(extra="forbid")

@@ -40,6 +40,8 @@ _PLATFORM_KEYS: dict[Provider, str] = {"openai": "OPENAI_API_KEY", "anthropic": 
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
+    """Where the proxy sends a provider's calls, and in which dialect."""
+
     provider: Provider
     dialect: Dialect
     base: str  # without a trailing slash

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from flask import Response, stream_with_context
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from werkzeug.datastructures import Headers
 
 from shared import logs
@@ -40,6 +40,7 @@ from shared.billing.pricing import estimate_tokens
 from shared.llm import auth, budget, errors, keys, metering, warmup
 from shared.llm.providers import ANTHROPIC_VERSION, Dialect, Provider, platform_key, route_model, upstream
 from shared.llm.usage import CallUsage, StreamMeter, from_json
+from shared.models import Model
 
 if TYPE_CHECKING:
     import httpx
@@ -53,7 +54,7 @@ _PASSED_HEADERS = ("anthropic-beta", "openai-beta")
 _RETURNED_HEADERS = ("retry-after", "x-request-id", "request-id")
 
 
-class OpenAIChatRequest(BaseModel):
+class OpenAIChatRequest(Model):
     """An OpenAI chat completion request; fields beyond these go to the provider as they are."""
 
     model_config = ConfigDict(extra="allow")
@@ -62,7 +63,7 @@ class OpenAIChatRequest(BaseModel):
     stream: bool = False
 
 
-class AnthropicMessagesRequest(BaseModel):
+class AnthropicMessagesRequest(Model):
     """An Anthropic Messages request; fields beyond these go to the provider as they are."""
 
     model_config = ConfigDict(extra="allow")

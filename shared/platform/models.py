@@ -1,20 +1,19 @@
 """What the platform routes answer and take (ARCHITECTURE §6 "Platform shapes" are fixed; the rest is ours)."""
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from shared.models import Model
 from shared.pagination import PageQuery
 
 Severity = Literal["info", "warning", "critical"]
 SubmitStatus = Literal["published", "review", "rejected"]
 
 
-class BundleIssue(BaseModel):
+class BundleIssue(Model):
     """One validation error: where (file relative to the bundle root, 1-based line, dotted field) and why."""
     file: str | None
     line: int | None
@@ -22,7 +21,7 @@ class BundleIssue(BaseModel):
     message: str
 
 
-class Finding(BaseModel):
+class Finding(Model):
     """One scan finding: the rule that fired, how bad it is, and the line that triggered it."""
     rule: str
     severity: Severity
@@ -31,25 +30,25 @@ class Finding(BaseModel):
     message: str
 
 
-class FileEntry(BaseModel):
+class FileEntry(Model):
     path: str
     size: int
     sha256: str
 
 
-class SkillEntry(BaseModel):
+class SkillEntry(Model):
     name: str
     description: str
     permissions: dict[str, Any]
 
 
-class Appeal(BaseModel):
+class Appeal(Model):
     id: UUID
     message: str
     created_at: datetime
 
 
-class Decision(BaseModel):
+class Decision(Model):
     id: UUID
     decision: Literal["flagged", "approved", "rejected"]
     reason: str
@@ -58,7 +57,7 @@ class Decision(BaseModel):
     appeal: Appeal | None = None
 
 
-class VersionInfo(BaseModel):
+class VersionInfo(Model):
     id: UUID
     version: str
     status: str
@@ -74,7 +73,7 @@ class VersionInfo(BaseModel):
     decisions: list[Decision]
 
 
-class RolloutStage(BaseModel):
+class RolloutStage(Model):
     """One stage of a rollout: how many instances it asked to update and how that went."""
     stage: int = Field(description="1: the first share of the instances; 2: all the others.")
     instances: int
@@ -84,7 +83,7 @@ class RolloutStage(BaseModel):
     skipped: int = Field(description="Destroyed or pinned to another version meanwhile.")
 
 
-class Rollout(BaseModel):
+class Rollout(Model):
     """How a published version reaches the agent's live instances (shared/platform/rollout.py)."""
     status: Literal["rolling", "done", "halted", "superseded"]
     stage: int
@@ -96,7 +95,7 @@ class Rollout(BaseModel):
     stages: list[RolloutStage]
 
 
-class VersionSummary(BaseModel):
+class VersionSummary(Model):
     id: UUID
     version: str
     status: str
@@ -108,7 +107,7 @@ class VersionSummary(BaseModel):
     rollout: Rollout | None = Field(description="Set once the version was published to an agent with instances.")
 
 
-class DraftSummary(BaseModel):
+class DraftSummary(Model):
     id: UUID
     slug: str
     name: str
@@ -122,7 +121,7 @@ class DraftSummary(BaseModel):
     updated_at: datetime
 
 
-class Draft(BaseModel):
+class Draft(Model):
     """A creator's listing with the version being worked on (else the published one)."""
     id: UUID
     slug: str
@@ -144,37 +143,37 @@ class Draft(BaseModel):
     updated_at: datetime
 
 
-class SubmitResult(BaseModel):
+class SubmitResult(Model):
     version_id: UUID
     status: SubmitStatus
     findings: list[Finding]
 
 
-class BundleFileValue(BaseModel):
+class BundleFileValue(Model):
     model_config = ConfigDict(extra="forbid")
     # Documented limits: the upload is parsed by shared.platform.bundle, which enforces them per file.
     base64: str = Field(max_length=(1 << 20) * 4 // 3 + 8, description="Standard base64 of the file's bytes.")
 
 
-class BundleBody(BaseModel):
+class BundleBody(Model):
     model_config = ConfigDict(extra="forbid")
     files: dict[str, Annotated[str, Field(max_length=1 << 20)] | BundleFileValue] = Field(
         description="Bundle path → UTF-8 text, or `{base64}` for any bytes (ARCHITECTURE §5a layout).")
 
 
-class BundleUpload(BaseModel):
+class BundleUpload(Model):
     """`application/json` form of an upload; `application/zip` and `application/gzip` (.tar.gz) bodies
     carry the same files as an archive."""
     model_config = ConfigDict(extra="forbid")
     bundle: BundleBody
 
 
-class AppealBody(BaseModel):
+class AppealBody(Model):
     model_config = ConfigDict(extra="forbid")
     message: str = Field(min_length=1, max_length=4000)
 
 
-class AppealResult(BaseModel):
+class AppealResult(Model):
     id: UUID
     version_id: UUID
     decision_id: UUID
@@ -183,31 +182,31 @@ class AppealResult(BaseModel):
     created_at: datetime
 
 
-class ReviewDecisionBody(BaseModel):
+class ReviewDecisionBody(Model):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject"]
     reason: str = Field(default="", max_length=2000)
 
 
-class ReviewOutcome(BaseModel):
+class ReviewOutcome(Model):
     version_id: UUID
     status: Literal["published", "rejected"]
     decision_id: UUID
 
 
-class ReviewAgent(BaseModel):
+class ReviewAgent(Model):
     id: UUID
     slug: str
     name: str
     status: str
 
 
-class ReviewCreator(BaseModel):
+class ReviewCreator(Model):
     id: UUID
     name: str | None
 
 
-class ReviewItem(BaseModel):
+class ReviewItem(Model):
     version_id: UUID
     version: str
     agent: ReviewAgent
@@ -223,29 +222,29 @@ class ReviewQuery(PageQuery):
     pass
 
 
-class SigningKey(BaseModel):
+class SigningKey(Model):
     key_id: str
     public_key: str = Field(description="base64url of the raw 32-byte Ed25519 public key")
     status: Literal["active", "retired"]
     created_at: datetime
 
 
-class SigningKeyList(BaseModel):
+class SigningKeyList(Model):
     items: list[SigningKey]
 
 
-class DashboardQuery(BaseModel):
+class DashboardQuery(Model):
     model_config = ConfigDict(extra="forbid")
     days: int = Field(default=30, ge=1, le=90, description="How many UTC days, ending today, the series cover.")
 
 
-class DashboardPeriod(BaseModel):
+class DashboardPeriod(Model):
     start: date
     end: date
     days: int
 
 
-class DashboardDay(BaseModel):
+class DashboardDay(Model):
     date: date
     hires: int
     sessions: int
@@ -255,7 +254,7 @@ class DashboardDay(BaseModel):
     earnings: int
 
 
-class DashboardTotals(BaseModel):
+class DashboardTotals(Model):
     hires: int = Field(description="Instances hired in the period.")
     active_instances: int = Field(description="Live instances now.")
     sessions: int = Field(description="Sessions started in the period.")
@@ -275,7 +274,7 @@ class DashboardAgent(DashboardTotals):
     daily: list[DashboardDay]
 
 
-class Dashboard(BaseModel):
+class Dashboard(Model):
     """A creator's numbers, computed in SQL (named query `platform_dashboard`)."""
     period: DashboardPeriod
     totals: DashboardTotals

@@ -5,18 +5,15 @@ Each skill carries exactly the §5c values — `permissions` as declared, `conte
 that id from `GET /api/platform/signing-keys`. Imported by the marketplace's cold path: pydantic only.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
 from shared.data import Row, Tx
+from shared.models import Model
 
 
-class PublishedSkill(BaseModel):
+class PublishedSkill(Model):
     name: str
     description: str
     permissions: dict[str, Any]
@@ -26,7 +23,7 @@ class PublishedSkill(BaseModel):
     key_id: str | None
 
 
-class CurrentVersion(BaseModel):
+class CurrentVersion(Model):
     id: UUID
     version: str
     openclaw_version: str

@@ -12,31 +12,30 @@ for the other relays it is the message to send the bot, `link <token>` (Slack: `
 Discord: `/link token:<token>`).
 """
 
-from __future__ import annotations
-
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from shared.auth import User
 from shared.data import Tx, acting_as, get_db
+from shared.models import Model
 from shared.problems import not_found
 from shared.relays.models import Relay
 
 LINK_TTL = timedelta(minutes=15)
 
 
-class LinkOut(BaseModel):
+class LinkOut(Model):
     token: str = Field(description="single use; expires at `expires_at`")
     url: str = Field(description="Telegram: the bot's deep link; other relays: the message that links, "
                                  "sent to the bot")
     expires_at: datetime
 
 
-class Connection(BaseModel):
+class Connection(Model):
     id: UUID
     instance_id: UUID
     relay: Relay
@@ -46,7 +45,7 @@ class Connection(BaseModel):
     updated_at: datetime
 
 
-class ConnectionList(BaseModel):
+class ConnectionList(Model):
     items: list[Connection]
     next_cursor: str | None = None
 

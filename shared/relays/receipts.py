@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from shared.models import Model
 
 
-class Received(BaseModel):
+class Received(Model):
     received: int = Field(description="updates in the request the relay handles")
     recorded: int = Field(description="of those, new ones (the rest were redeliveries)")
 

@@ -1,19 +1,18 @@
 """SSH access API shapes: the config an owner puts, the command a machine sends, the audit rows."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
+from shared.models import Model
 from shared.pagination import PageQuery
 
 Pattern = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
-class SshConfigIn(BaseModel):
+class SshConfigIn(Model):
     model_config = ConfigDict(extra="forbid")
     host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9\[][A-Za-z0-9.:\[\]-]*$",
                       description="A host name or IP address of your server.")
@@ -31,7 +30,7 @@ class SshConfigIn(BaseModel):
                                 description="Glob patterns that refuse a command even when allowed (deny wins).")
 
 
-class SshConfigOut(BaseModel):
+class SshConfigOut(Model):
     instance_id: UUID
     host: str
     port: int
@@ -45,7 +44,7 @@ class SshConfigOut(BaseModel):
     updated_at: datetime
 
 
-class ExecRequest(BaseModel):
+class ExecRequest(Model):
     model_config = ConfigDict(extra="forbid")
     instance_id: UUID | None = Field(default=None,
                                      description="The calling instance (optional: the token says which it is).")
@@ -53,7 +52,7 @@ class ExecRequest(BaseModel):
     timeout_s: int = Field(default=30, ge=1, le=45, description="How long the command may run.")
 
 
-class ExecResult(BaseModel):
+class ExecResult(Model):
     audit_id: int
     exit_code: int | None = Field(description="Null when the command ended by a signal.")
     exit_signal: str | None
@@ -66,7 +65,7 @@ class ExecResult(BaseModel):
 SshOutcome = Literal["running", "completed", "failed", "denied", "rate_limited", "unavailable"]
 
 
-class SshAuditEntry(BaseModel):
+class SshAuditEntry(Model):
     id: int
     instance_id: UUID
     command: str

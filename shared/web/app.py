@@ -14,6 +14,7 @@ from shared import logs, metrics
 from shared.problems import Problem
 from shared.web.guard import ProblemGuard
 from shared.web.routes import RequestContext, Router
+from shared.web.rules import LazyBuilderRule
 
 log = logging.getLogger("openagents.http")
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -83,7 +84,10 @@ def create_app(import_name: str, routers: list[Router]) -> Flask:
     logs.configure(settings.LOG_LEVEL)
     logs.register_secrets(settings.secret_values())
 
-    app = Flask(import_name)
+    # No static folder: these functions serve JSON only, and Flask's default `/static/<path:filename>`
+    # rule pointed at a folder that does not exist.
+    app = Flask(import_name, static_folder=None)
+    app.url_rule_class = LazyBuilderRule  # before the routers add their rules
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False

@@ -37,6 +37,8 @@ PARAM_KINDS = ("string", "path", "uuid")
 
 @dataclass(slots=True)
 class RequestContext:
+    """What a handler gets first: the request's id, and who sent it."""
+
     request_id: str
     signed_in: User | None = None  # set on routes with a JWT mode when a valid token came
     raw_body: bytes | None = None  # set on routes with a verifier: the exact bytes it checked
@@ -71,6 +73,8 @@ class Upload:
 
 @dataclass
 class Endpoint:
+    """One declared route: what the view checks and parses, and what the OpenAPI document says."""
+
     method: str
     path: str  # /api/agents/{slug}, /api/instances/{instance_id:uuid}, …/files/{path:path}
     handler: Callable[..., Any]
@@ -243,6 +247,8 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class Router:
+    """A group of declared routes, installed on an app together."""
+
     name: str
     endpoints: list[Endpoint] = field(default_factory=list)
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from werkzeug.datastructures import Headers
 
@@ -27,8 +26,9 @@ from shared.problems import unauthorized
 JWT_MODES = ("required", "optional", "none")
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+# Named tuples, not frozen dataclasses: as immutable, read the same way, and ~1 ms less each of every
+# cold start (every function declares these).
+class Inbound(NamedTuple):
     """What a verifier may look at."""
 
     method: str
@@ -91,8 +91,7 @@ def registered() -> dict[str, Verifier]:
     return dict(_REGISTRY)
 
 
-@dataclass(frozen=True, slots=True)
-class BearerSecret:
+class BearerSecret(NamedTuple):
     """`Authorization: Bearer <secret>`, compared in constant time with a configured secret.
 
     Unconfigured counts as wrong (401), never as open: a deployment that forgot the secret refuses
