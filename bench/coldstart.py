@@ -15,16 +15,24 @@ what is measured is a deployed cold start, not compilation (PYTHONDONTWRITEBYTEC
 child's environment for that). The child runs with OPENAGENTS_ENV=test and a placeholder DATABASE_URL
 so settings load but nothing connects. For the entry point with the worst ratio, `-X importtime` shows where
 the time goes.
+
+CPU time on a shared machine still moves ±10% between runs. With `BENCH_COLDSTART_INSTRUCTIONS=1` and
+valgrind on PATH, every entry point's import is also counted in instructions under callgrind (once:
+the count is the same run after run), as is the framework's and an empty interpreter's; the ratio of
+instructions beyond the empty interpreter is printed beside the CPU ratio and becomes the headline.
 """
 
 from __future__ import annotations
 
 import compileall
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +57,31 @@ _TIMED = (
     "d, e = time.perf_counter() - t, time.process_time() - c\n"
     "print(repr(d * 1000.0), repr(e * 1000.0), {has_app})\n"
 )
+
+
+INSTRUCTIONS_ENV = "BENCH_COLDSTART_INSTRUCTIONS"
+_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+
+
+def instructions(code: str, env: dict[str, str]) -> int:
+    """Instructions a fresh interpreter running `code` executes, counted by callgrind."""
+    args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code]
+    r = subprocess.run(args, cwd=ROOT, env={**env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True,  # noqa: S603
+                       timeout=900)
+    m = _COLLECTED.search(r.stderr)
+    if r.returncode != 0 or m is None:
+        raise RuntimeError(f"callgrind of {code!r} failed:\n{r.stderr.strip()[-2000:]}")
+    return int(m.group(1))
+
+
+def instruction_ratios(modules: list[str], env: dict[str, str]) -> tuple[dict[str, float], int, int]:
+    """Each entry point's import in instructions over the framework's, both net of an empty interpreter."""
+    codes = ["pass", f"import {FRAMEWORK}", *(f"import {m}" for m in modules)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        counts = list(pool.map(lambda c: instructions(c, env), codes))
+    empty, framework = counts[0], counts[1]
+    return ({m: (n - empty) / (framework - empty) for m, n in zip(modules, counts[2:], strict=True)},
+            framework - empty, empty)
 
 
 def entry_points(root: Path = ROOT) -> list[str]:
@@ -258,4 +291,17 @@ def run(ctx: Context) -> Result:
     worst = measured[by_ratio].cpu_ratio
     print(f"worst ratio to the {FRAMEWORK_LABEL} {worst:.2f} ({by_ratio}, CPU time)  goal {RATIO_GOAL}  "
           f"{verdict(RATIO_GOAL, worst)}")
-    return Result("coldstart", RATIO_GOAL, ratio=worst)
+    if os.environ.get(INSTRUCTIONS_ENV) != "1":
+        return Result("coldstart", RATIO_GOAL, ratio=worst)
+    if shutil.which("valgrind") is None:
+        raise RuntimeError(f"{INSTRUCTIONS_ENV}=1 needs valgrind on PATH (Debian: apt-get install valgrind)")
+    ratios, framework_n, empty_n = instruction_ratios(modules, env)
+    print(f"instructions (callgrind, once each; net of an empty interpreter's {empty_n / 1e6:.0f}M): "
+          f"{FRAMEWORK_LABEL} {framework_n / 1e6:.0f}M")
+    for module, r in ratios.items():
+        print(f"  {module:<30} ratio {r:5.3f}  goal {RATIO_GOAL}  {verdict(RATIO_GOAL, r):<6}  "
+              f"(CPU-time ratio {measured[module].cpu_ratio:4.2f})")
+    worst_module = max(ratios, key=lambda k: ratios[k])
+    print(f"worst ratio to the {FRAMEWORK_LABEL} in instructions {ratios[worst_module]:.3f} ({worst_module})  "
+          f"goal {RATIO_GOAL}  {verdict(RATIO_GOAL, ratios[worst_module])}")
+    return Result("coldstart", RATIO_GOAL, ratio=ratios[worst_module])

@@ -1,17 +1,16 @@
 """Chat API shapes."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from shared.models import Model
 from shared.text import MAX_MESSAGE_CHARS, ChatText
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(Model):
     model_config = ConfigDict(extra="forbid")
     instance_id: UUID
     session_id: UUID | None = None
@@ -22,7 +21,7 @@ class ChatRequest(BaseModel):
                                    description="Idempotency key: re-sending it attaches to the same turn.")
 
 
-class TurnUsage(BaseModel):
+class TurnUsage(Model):
     """What one turn used, recorded once in `usage_events` (source `bridge:<turn>`) however it ended."""
 
     input_tokens: int = Field(ge=0)
@@ -35,7 +34,7 @@ class TurnUsage(BaseModel):
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
 
 
-class SessionOut(BaseModel):
+class SessionOut(Model):
     id: UUID
     instance_id: UUID
     title: str
@@ -44,7 +43,7 @@ class SessionOut(BaseModel):
     last_message_at: datetime
 
 
-class MessageOut(BaseModel):
+class MessageOut(Model):
     id: UUID
     turn_id: UUID | None
     role: str
@@ -55,7 +54,7 @@ class MessageOut(BaseModel):
     created_at: datetime
 
 
-class HistoryQuery(BaseModel):
+class HistoryQuery(Model):
     model_config = ConfigDict(extra="forbid")
     cursor: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=50, ge=1, le=200)
