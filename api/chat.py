@@ -21,8 +21,10 @@ def _sse(body) -> Response:  # type: ignore[no-untyped-def]
     return Response(stream_with_context(body), status=200, mimetype="text/event-stream", headers=STREAM_HEADERS)
 
 
+# gate_in_handler: the turn's opening statement refuses a deleted account (one round trip fewer
+# in front of the first token).
 @router.post("/api/chat/stream", body=ChatRequest, stream=True, max_body=64 * 1024, errors=(402, 404, 409, 413, 429),
-             rate_limit=ratelimit.CHAT)
+             rate_limit=ratelimit.CHAT, gate_in_handler=True)
 def chat_stream(ctx: RequestContext, body: ChatRequest) -> Response:
     """Send a message; the answer streams back as server-sent events. A turn that outlives the
     function ends its stream without `done`: resume it with `Last-Event-ID`. 429 `too-many-streams`

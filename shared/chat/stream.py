@@ -40,6 +40,7 @@ from shared.chat.usage import TurnMeter, close_turn
 from shared.data import get_db
 from shared.problems import Problem, conflict, not_found
 from shared.security import canary
+from shared.security.account_gate import account_deleted
 
 log = logging.getLogger("openagents.chat")
 
@@ -62,8 +63,10 @@ class _Unusual(Exception):
 
 
 def open_turn(user: User, req: ChatRequest, *, lease: StreamKind | None = None) -> OpenedTurn:
-    """One transaction: the instance, the session, the turn with its hold (or 402, rolling all of it
-    back), the stream's lease when `lease` names its kind (or 429, likewise), and both messages.
+    """One transaction: the account (401 when it was deleted: the chat route leaves that check to
+    this transaction, `gate_in_handler`), the instance, the session, the turn with its hold (or 402,
+    rolling all of it back), the stream's lease when `lease` names its kind (or 429, likewise), and
+    both messages.
 
     In front of the first token, so one statement (issue 14): `private.chat_open_turn` does it all,
     and goes out with the transaction's setup and its COMMIT in one round trip — where pipelining
@@ -95,6 +98,8 @@ def _open_in_one(user: User, req: ChatRequest, lease: StreamKind | None) -> Open
                                 ttl_s=s.FUNCTION_MAX_DURATION_S)
     assert row is not None
     outcome = row["outcome"]
+    if outcome == "deleted":
+        raise account_deleted()
     if outcome == "not_found":
         raise not_found("instance")
     if outcome == "unusual":
@@ -116,6 +121,9 @@ def _open_stepwise(user: User, req: ChatRequest, lease: StreamKind | None) -> Op
     db = get_db()
     try:
         with db.service() as tx:
+            deleted = tx.one("account_is_deleted", user_id=user.id)
+            if deleted is not None and deleted["deleted"]:
+                raise account_deleted()
             inst = tx.one("chat_instance", instance_id=req.instance_id, user_id=user.id)
             if inst is None:
                 raise not_found("instance")

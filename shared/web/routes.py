@@ -93,6 +93,10 @@ class Endpoint:
     upload: Upload | None = None  # documented here; the handler reads and parses the body
     rate_limit: RateLimit | None = None  # counted per subject before the handler runs (shared.ratelimit)
     also: tuple[str, ...] = ()  # other media types the handler may answer with (documented as text)
+    # The handler's first transaction refuses a deleted account itself (`shared.security.account_gate`),
+    # so authentication skips its own read: one round trip fewer in front of the work. Only for a
+    # handler that does, before it reads or writes anything else (the chat stream).
+    gate_in_handler: bool = False
 
     def __post_init__(self) -> None:
         for name, kind in self.path_params.items():
@@ -170,7 +174,7 @@ def parse_json_body(model: type[BaseModel], limit: int) -> BaseModel:
         raise _problem_from_validation(exc, "body") from None
 
 
-def authenticate(mode: AuthMode) -> User | None:
+def authenticate(mode: AuthMode, *, gate: bool = True) -> User | None:
     if mode == "none":
         return None
     from shared.auth import bearer_token, verify_access_token
@@ -182,9 +186,10 @@ def authenticate(mode: AuthMode) -> User | None:
             raise unauthorized()
         return None
     user = verify_access_token(token, get_settings())
-    from shared.security.account_gate import refuse_deleted
+    if gate:
+        from shared.security.account_gate import refuse_deleted
 
-    refuse_deleted(user)  # a deleted account's unexpired tokens are refused too
+        refuse_deleted(user)  # a deleted account's unexpired tokens are refused too
     return user
 
 
@@ -258,7 +263,8 @@ class Router:
               tags: list[str] | None = None, dev_only: bool = False,
               upload: Upload | None = None,
               rate_limit: RateLimit | None = None,
-              also: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              also: tuple[str, ...] = (),
+              gate_in_handler: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if rate_limit is not None and 429 not in errors:
             errors = (*errors, 429)
 
@@ -266,7 +272,8 @@ class Router:
             self.endpoints.append(Endpoint(method.upper(), path, fn, auth, query, body, response, status,
                                            summary or (fn.__doc__ or "").strip().split("\n")[0],
                                            tags or [self.name], errors, stream, max_body, dev_only=dev_only,
-                                           upload=upload, rate_limit=rate_limit, also=also))
+                                           upload=upload, rate_limit=rate_limit, also=also,
+                                           gate_in_handler=gate_in_handler))
             return fn
         return decorate
 
@@ -302,7 +309,7 @@ def _view(ep: Endpoint) -> Callable[..., Response]:
         if ep.verifier is not None:
             ctx.raw_body = verify_request(ep.verifier, ep.max_body or ep.verifier.max_body or _app_limit())
         else:
-            ctx.signed_in = authenticate(typing.cast(AuthMode, ep.auth))
+            ctx.signed_in = authenticate(typing.cast(AuthMode, ep.auth), gate=not ep.gate_in_handler)
         _check_path(path_params)
         limit = ep.rate_limit
         if limit is not None and not limit.reads_body:

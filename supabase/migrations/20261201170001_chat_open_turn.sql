@@ -7,7 +7,9 @@
 -- Outcomes: `opened`; `not_found` (no such live instance of this user); `unusual` (a session not found,
 -- or a client_message_id used already: the caller's step-by-step opening decides, attaching to the
 -- existing turn); `insufficient` (the 402: `available`, `price`); `too_many` (the 429: `retry_after`).
--- Every outcome but `opened` leaves nothing written (the writes sit in a block that is rolled back).
+-- `deleted` (the user's profile is marked deleted: checked first, as the route's own check would,
+-- so the route needs no read of its own). Every outcome but `opened` leaves nothing written (the
+-- writes sit in a block that is rolled back).
 -- Not security definer: the API calls it as service_role, the only role granted it.
 create or replace function private.chat_open_turn(
   p_user uuid, p_instance uuid, p_session uuid, p_ids uuid[], p_client_message_id text, p_message text,
@@ -26,6 +28,12 @@ declare
   v_lease uuid;
   v_wait integer;
 begin
+  perform 1 from public.profiles p where p.id = p_user and p.deleted_at is not null;
+  if found then
+    return query select 'deleted'::text, null::uuid, null::text, null::uuid, null::integer, null::integer,
+                        null::uuid, null::integer;
+    return;
+  end if;
   if p_metered is null or p_metered < 0 or array_length(p_ids, 1) is distinct from 4 then
     raise exception 'chat_open_turn needs 4 ids and a metered allowance >= 0' using errcode = 'invalid_parameter_value';
   end if;
@@ -67,7 +75,9 @@ begin
     values (p_ids[3], v_session, p_user, v_turn, 'user', p_message),
            (p_ids[4], v_session, p_user, v_turn, 'assistant', '');
     update public.turns t set user_message_id = p_ids[3], assistant_message_id = p_ids[4] where t.id = v_turn;
-    update public.sessions s set last_message_at = now() where s.id = v_session;
+    if p_session is not null then  -- a session made above has last_message_at = now() already
+      update public.sessions s set last_message_at = now() where s.id = v_session;
+    end if;
     select h.held, h.available into v_held, v_free
       from private.ledger_hold(p_user, v_turn, v_price + p_metered, v_price) h;
     if not v_held then

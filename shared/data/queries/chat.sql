@@ -41,7 +41,8 @@ returning id;
 
 -- name: chat_open_turn
 -- A web turn opened in one statement (migration 20261201170001): instance, session, turn, messages,
--- hold and lease; `outcome` says which (opened | not_found | unusual | insufficient | too_many).
+-- hold and lease; `outcome` says which (opened | deleted | not_found | unusual | insufficient | too_many;
+-- `deleted`: the account was deleted).
 select outcome, agent_id, instance_status, session_id, price, available, lease_id, retry_after
 from private.chat_open_turn(%(user_id)s::uuid, %(instance_id)s::uuid, %(session_id)s::uuid, %(ids)s::uuid[],
                             %(client_message_id)s::text, %(message)s::text, %(metered)s::integer,

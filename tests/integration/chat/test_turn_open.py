@@ -148,3 +148,52 @@ def test_a_one_round_trip_transaction_that_fails_leaves_nothing_and_its_connecti
     with db.service() as tx:
         assert tx.sql("select count(*) as n from private.stream_leases where user_id = %(u)s",
                       {"u": w.user_id}).fetchone()["n"] == 0
+
+
+def _mark_deleted(db: Any, user_id: str) -> None:
+    with db.service() as tx:
+        tx.sql("update profiles set deleted_at = now() where id = %(u)s", {"u": user_id})
+
+
+def _turn_count(db: Any, user_id: str) -> int:
+    with db.service() as tx:
+        return int(tx.sql("select count(*) as n from turns where user_id = %(u)s", {"u": user_id}).fetchone()["n"])
+
+
+def test_a_deleted_account_is_refused_by_the_opening_itself_and_nothing_is_written(db: Any) -> None:
+    w = world(db)
+    _mark_deleted(db, w.user_id)
+    user = User(w.user_id, None, {})
+    for opening in (lambda: stream.open_turn(user, _req(w), lease="chat"),
+                    lambda: stream._open_stepwise(user, _req(w), "chat"),  # the fallback checks too
+                    lambda: stream.open_turn(user, _req(w, session=w.session_id))):
+        with pytest.raises(Problem) as err:
+            opening()
+        assert err.value.status == 401 and err.value.detail == "This account has been deleted."
+    assert _turn_count(db, w.user_id) == 0
+    with db.service() as tx:
+        assert tx.sql("select count(*) as n from private.stream_leases where user_id = %(u)s",
+                      {"u": w.user_id}).fetchone()["n"] == 0
+        assert tx.sql("select count(*) as n from sessions where user_id = %(u)s", {"u": w.user_id}).fetchone()["n"] == 1
+
+
+def test_the_chat_route_refuses_a_deleted_account_without_a_read_of_its_own(db: Any, client: Any) -> None:
+    """The route leaves the deleted-account check to the opening (`gate_in_handler`): still a 401,
+    before any credit check, and nothing written; a live account's turn opens as before."""
+    from shared.auth import mint_access_token
+    from shared.config import get_settings
+
+    w = world(db)
+    with db.service() as tx:
+        tx.sql("update credit_balances set subscription_credits = 0, topup_credits = 0 where user_id = %(u)s",
+               {"u": w.user_id})
+    token = mint_access_token(w.user_id, "deleted@test.openagents.dev", get_settings())
+    body = {"instance_id": w.instance_id, "message": "hello", "client_message_id": uuid.uuid4().hex}
+    live = client.post("/api/chat/stream", token=token, json_body=body)
+    assert live.status_code == 402  # no credits: the account itself is fine
+    _mark_deleted(db, w.user_id)
+    gone = client.post("/api/chat/stream", token=token, json_body={**body, "client_message_id": uuid.uuid4().hex})
+    assert gone.status_code == 401 and gone.get_json()["detail"] == "This account has been deleted."
+    assert _turn_count(db, w.user_id) == 0
+    # Other routes keep the gate in front of everything.
+    assert client.get(f"/api/instances/{w.instance_id}/sessions", token=token).status_code == 401
