@@ -7,6 +7,7 @@ is validated against Fly's OpenAPI file too.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -28,6 +29,9 @@ from devstack.emulators.fly.proxy import parse_replay
 from devstack.emulators.fly.spec_check import FlySpec, SpecCheckingTransport, find_spec, load_spec
 from shared.fly import INSTANCE_METADATA_KEY, FlyClient, Machine, MachineConfig, build_agent_machine_config
 from tests.support.harness import CANARIES, HttpClient
+from tests.support.polling import wait_for
+
+_until = functools.partial(wait_for, timeout=5.0, every=0.02)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = find_spec()
@@ -346,13 +350,6 @@ def _answers(url: str) -> bool:
         return httpx.get(url).json() == {"ok": True}
     except httpx.TransportError:
         return False
-
-
-def _until(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 # --- admin endpoints and auth ---------------------------------------------------------------------

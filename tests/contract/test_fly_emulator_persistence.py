@@ -3,12 +3,12 @@ like a rebooted host; a killed one leaves no machine process behind, and its suc
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +20,9 @@ from devstack.emulators.fly.persist import StateDirBusy
 from devstack.emulators.fly.spec_check import SpecCheckingTransport, find_spec, load_spec
 from devstack.guardian import start_time
 from shared.fly import FlyClient, MachineConfig
+from tests.support.polling import wait_for
+
+_until = functools.partial(wait_for, timeout=10.0, every=0.02)
 
 TOKEN = "persist-token"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,16 +34,6 @@ def _config(volume: str | None = None, **fields: object) -> MachineConfig:
     if volume:
         config["mounts"] = [{"volume": volume, "path": "/data"}]
     return MachineConfig.model_validate(config)
-
-
-def _until(check, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def _running(pid: int) -> bool:

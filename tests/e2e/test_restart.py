@@ -4,8 +4,8 @@ clean up) the chat works and the agent's files are intact, and a killed stack le
 
 from __future__ import annotations
 
+import functools
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,16 +16,9 @@ from devstack.postgres import free_port
 from tests.e2e.conftest import stack_env
 from tests.support.dev_stack import DevStack, descendants, running
 from tests.support.harness import HttpClient
+from tests.support.polling import wait_for
 
-
-def _wait(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+_wait = functools.partial(wait_for, timeout=60.0)
 
 
 @pytest.fixture

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 from tests.support.harness import HttpClient
+from tests.support.polling import wait_for
+
+_wait = functools.partial(wait_for, timeout=60.0)
 
 
 def test_health_sign_in_and_marketplace_over_http(running_stack):
@@ -19,18 +24,6 @@ def test_health_sign_in_and_marketplace_over_http(running_stack):
         assert http.get("/functions/v1/unknown").status_code == 404
         doc = http.get("/api/openapi.json").json()
         assert "/api/agents/{slug}" in doc["paths"]
-
-
-def _wait(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def test_hire_chat_and_pay_over_http(running_stack):

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from devstack.guardian import group_alive, kill_group, start_time
+from tests.support.polling import wait_for
 
-
-def _until(check, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+_until = functools.partial(wait_for, timeout=10.0, every=0.02)
 
 
 def _running(pid: int) -> bool:

@@ -8,6 +8,7 @@ desktop and phone width and checked with axe-core."""
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -18,6 +19,9 @@ import pytest
 
 from tests.support import platform_bundles
 from tests.support.browser import DESKTOP, check_page, sign_in, watch_dialogs_and_errors
+from tests.support.polling import wait_for
+
+_wait = functools.partial(wait_for, timeout=120)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -28,16 +32,6 @@ def _api_token(base: str, email: str) -> tuple[str, str]:
     r = httpx.post(f"{base}/api/dev/sign-in", json={"email": email}, timeout=10)
     r.raise_for_status()
     return str(r.json()["access_token"]), str(r.json()["user_id"])
-
-
-def _wait(check: Any, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def _hire_and_chat(base: str, token: str) -> tuple[str, str, int]:
