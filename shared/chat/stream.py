@@ -294,15 +294,27 @@ def _relay(turn: OpenedTurn, control: _Control, deadline: float, trace: TurnTrac
         if time.monotonic() >= deadline:
             raise _HandOff
 
-    try:
-        # Persisted with the first frame: the turn row already exists, and flushing here would put a
-        # round trip in front of the first token.
-        yield writer.emit("session", {"session_id": turn.session_id, "turn_id": turn.turn_id,
+    # `session` is numbered first and persisted with the first frame (the turn row exists already;
+    # flushing here would put a round trip in front of the first token). Its bytes wait until the
+    # bridge has the turn: written before, they would hold up the request to the agent (issue 14);
+    # written then, they go out while the agent works. A machine that must wake first announces it
+    # at once, since the client then waits seconds.
+    session = writer.emit("session", {"session_id": turn.session_id, "turn_id": turn.turn_id,
                                       "message_id": turn.assistant_message_id})
+    lead: bytes | None = session
+    try:
+        from shared.lifecycle import needs_wake
+
+        if needs_wake(turn.status):
+            yield session
+            lead = None
         target = yield from _reach_machine(turn, writer)
         trace.mark("target")
         meter.start()
         if time.monotonic() >= deadline:  # waking took the function's time: the worker opens the turn
+            if lead is not None:
+                yield lead
+                lead = None
             writer.flush()
             handoff.hand_off(turn, target, position, writer.seq, meter)
             handed_off = True
@@ -311,6 +323,9 @@ def _relay(turn: OpenedTurn, control: _Control, deadline: float, trace: TurnTrac
                               message=turn.message) as events:
             position.opened = True
             trace.mark("upstream")
+            if lead is not None:
+                yield lead
+                lead = None
             guard = canary.stream_guard(turn.instance_id, user_id=turn.user_id, reference=turn.turn_id)
             try:
                 yield from relay_upstream(events, writer, meter, position, between=between, guard=guard)
@@ -331,6 +346,8 @@ def _relay(turn: OpenedTurn, control: _Control, deadline: float, trace: TurnTrac
         log.info("turn cancelled: the client left and did not come back")
     except UpstreamError as exc:
         _targets.pop(turn.instance_id, None)
+        if lead is not None:
+            yield lead
         yield from finish_error(turn, writer, meter, exc.problem)
     except GeneratorExit:
         if not handed_off:
@@ -342,6 +359,8 @@ def _relay(turn: OpenedTurn, control: _Control, deadline: float, trace: TurnTrac
         if handed_off:
             raise
         log.exception("chat turn failed")
+        if lead is not None:
+            yield lead
         yield from finish_error(turn, writer, meter, Problem(500, "Internal Server Error",
                                                              "The turn failed on our side.", code="internal"),
                                 {"title": "internal"})

@@ -211,3 +211,36 @@ def test_other_users_get_404_never_data(chat_stack, hire_running, make_user, use
             resp = http.request(method, path, json=body, headers=other.headers)
             assert resp.status_code == 404, (path, resp.status_code, resp.text[:200])
             assert "mine" not in resp.text
+
+
+def test_agent_refusing_the_turn_still_gets_session_first_then_error(chat_stack, hire_running, user, db):
+    """The `session` event waits for the agent to take the turn (issue 14); when the agent refuses
+    it (here: a stale gateway token in the API's target cache), `session` still comes first, then one
+    `error`, and the turn is closed and its hold released."""
+    import time as _time
+
+    from shared.chat import stream as chat_stream
+    from shared.lifecycle import machine_target
+
+    instance = hire_running(user)
+    real = machine_target(instance)
+    chat_stream._targets[instance] = (_time.monotonic(),
+                                      type(real)(real.instance_id, real.app, real.machine_id, "not-the-token"))
+    try:
+        with chat_stack.http() as http:
+            cm, _ = chat(http, user, instance, "anyone there?")
+            with cm as resp:
+                events = read_events(resp)
+            assert [e.event for e in events] == ["session", "error"], events
+            assert events[1].data["status"] == 502 and events[1].data["type"].endswith("/agent-unavailable")
+            turn_id = events[0].data["turn_id"]
+            with db.service() as tx:
+                turn = tx.sql("select status::text, settled_at, hold_credits from turns where id = %(t)s",
+                              {"t": turn_id}).fetchone()
+            assert turn["status"] == "error" and turn["settled_at"] is not None
+            # The failed target was dropped: the next turn reads the real one and completes.
+            cm, _ = chat(http, user, instance, "and now?")
+            with cm as resp:
+                assert read_events(resp)[-1].event == "done"
+    finally:
+        chat_stream._targets.pop(instance, None)
