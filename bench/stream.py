@@ -13,19 +13,19 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.registry import Context, Goal, Result, benchmark, verdict
-from shared.streaming import sse
+from bench.stream_client import Streamed
 
 PACE_MS = 10
 TOKENS = 100
@@ -33,42 +33,6 @@ CONCURRENT_FULL = 200
 TTFT_GOAL = Goal("<", 5, "ms")
 RATE_GOAL = Goal(">=", 0.9)
 CPU_GOAL = Goal("<=", 1.0)
-
-
-@dataclass(slots=True)
-class Streamed:
-    """One stream as the client saw it (perf_counter seconds; one clock for every local process)."""
-
-    sent: float
-    first: float
-    last: float
-    tokens: int
-    turn_id: str | None  # from the `session` event (proxied path only)
-
-    @property
-    def ttft(self) -> float:
-        return self.first - self.sent
-
-
-def _consume(client: httpx.Client, method: str, url: str, **kw: Any) -> Streamed:
-    t0 = time.perf_counter()
-    first = last = None
-    n = 0
-    turn_id = None
-    with client.stream(method, url, timeout=120, **kw) as resp:
-        resp.raise_for_status()
-        for ev in sse.parse(resp.iter_lines()):
-            if isinstance(ev, sse.Event) and ev.event == "token":
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                n += 1
-            elif isinstance(ev, sse.Event) and ev.event == "session" and isinstance(ev.data, dict):
-                turn_id = str(ev.data.get("turn_id"))
-            elif isinstance(ev, sse.Event) and ev.event == "error":
-                raise AssertionError(f"the stream ended in an error: {ev.data}")
-    assert first is not None and last is not None, "no tokens"
-    return Streamed(t0, first, last, n, turn_id)
 
 
 def _setup(ctx: Context) -> tuple[Any, Any, dict[str, Any]]:
@@ -112,24 +76,15 @@ def _setup(ctx: Context) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def _run(local: Any, info: dict[str, Any], path: str, n: int, concurrency: int) -> list[Streamed]:
-    limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
-    results: list[Streamed] = []
-    lock = threading.Lock()
-    with httpx.Client(base_url=local.base_url, limits=limits, trust_env=False) as client:
-        def one(i: int) -> None:
-            if path == "direct":
-                r = _consume(client, "POST", info["direct"]["url"],
-                             json={"turn_id": uuid.uuid4().hex, "session_key": f"bench:{i}", "message": "go", "channel": "web"},
-                             headers={"Authorization": f"Bearer {info['direct']['token']}"})
-            else:
-                r = _consume(client, "POST", "/api/chat/stream", headers=info["headers"],
-                             json={"instance_id": info["instance"], "message": "go", "client_message_id": uuid.uuid4().hex})
-            with lock:
-                results.append(r)
-
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(one, range(n)))
-    return results
+    """`n` streams on `path`, `concurrency` at a time, from a load generator in its own process
+    (`bench.stream_client` says why)."""
+    job = {"base_url": local.base_url, "path": path, "n": n, "concurrency": concurrency, "direct": info["direct"],
+           "headers": info["headers"], "instance": info["instance"]}
+    done = subprocess.run([sys.executable, "-m", "bench.stream_client"], input=json.dumps(job), capture_output=True,
+                          text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed: {done.stderr[-2000:]}")
+    return [Streamed(**json.loads(line)) for line in done.stdout.splitlines() if line.strip()]
 
 
 def _summary(rows: list[Streamed]) -> tuple[float, float]:

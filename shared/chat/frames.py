@@ -68,7 +68,7 @@ class TurnWriter:
         started = self._last_flush = time.monotonic()
         # One round trip, and the events' JSON made once (stored and broadcast as it is): a frame is
         # most of what a relayed token costs the API (issue 14).
-        get_db().service_once("turn_frame", turn_id=self.turn_id, user_id=self.user_id, session_id=self.session_id,
+        get_db().service_send("turn_frame", turn_id=self.turn_id, user_id=self.user_id, session_id=self.session_id,
                               events=json.dumps(events, default=str), last_seq=self.seq, text=text,
                               tools=json.dumps(tools, default=str), topic=f"session:{self.session_id}")
         # Under load a frame write slows down; frames then grow instead of the database queue.

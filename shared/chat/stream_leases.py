@@ -37,7 +37,7 @@ class StreamLease:
             return
         self._released = True
         try:
-            get_db().service_once("stream_lease_release", lease_id=self.id)
+            get_db().service_send("stream_lease_release", lease_id=self.id)
         except Exception:
             log.warning("could not release a stream lease; it expires by itself", exc_info=True)
 

@@ -175,6 +175,33 @@ class Database:
             finally:
                 conn.autocommit = False
 
+    def service_send(self, name: str, **params: Any) -> None:
+        """`service_once` for a statement whose result nobody reads (a chat turn's frames, about 20
+        a turn): the same one simple query, handed to libpq as it is. psycopg's handling of the four
+        results (a cursor, a description and rows for each) was most of a frame's client CPU; this
+        leaves only the quoting (issue 14). libpq waits for the answer with the GIL released. A
+        failure rolls the transaction back and raises the error psycopg would have."""
+        from psycopg import ClientCursor, DatabaseError, errors
+        from psycopg.pq import DiagnosticField, ExecStatus, TransactionStatus
+
+        q: Query = QUERIES[name]
+        with self.pool.connection() as conn:
+            text = _ONCE_BEGIN + ClientCursor(conn).mogrify(q.sql, q.bind(params)) + _ONCE_END
+            pgconn = conn.pgconn
+            # One result comes back: COMMIT's, or the error that stopped the string.
+            result = pgconn.exec_(text.encode(conn.info.encoding))
+            if result.status == ExecStatus.COMMAND_OK:
+                return
+            if pgconn.transaction_status != TransactionStatus.IDLE:
+                pgconn.exec_(b"rollback")
+            sqlstate = (result.error_field(DiagnosticField.SQLSTATE) or b"").decode("ascii", "replace")
+            message = (result.error_message or b"the statement failed").decode("utf-8", "replace").strip()
+            try:
+                kind = errors.lookup(sqlstate)
+            except KeyError:
+                kind = DatabaseError
+            raise kind(message)
+
     @contextmanager
     def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Row]]:
         """A raw pooled connection as the configured login role (migrations, LISTEN, job queue)."""

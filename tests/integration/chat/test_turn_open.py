@@ -140,6 +140,8 @@ def test_a_one_round_trip_transaction_that_fails_leaves_nothing_and_its_connecti
     for _ in range(db.max_size + 1):  # every pooled connection has met the failure by now
         with pytest.raises(psycopg.errors.InvalidTextRepresentation):
             db.service_once("stream_lease_release", lease_id="not-a-uuid")
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):  # the same through libpq directly
+            db.service_send("stream_lease_release", lease_id="not-a-uuid")
     assert db.service_once("chat_session_paid", session_id=turn.session_id) == {"paid": False}
     for _ in range(db.max_size + 1):  # the role switch was the transaction's own: no connection keeps it
         with db.connection() as conn:
@@ -148,6 +150,31 @@ def test_a_one_round_trip_transaction_that_fails_leaves_nothing_and_its_connecti
     with db.service() as tx:
         assert tx.sql("select count(*) as n from private.stream_leases where user_id = %(u)s",
                       {"u": w.user_id}).fetchone()["n"] == 0
+
+
+def test_a_frame_written_through_libpq_directly_all_or_nothing(db: Any) -> None:
+    """`service_send` (a turn's frames): what it writes lands in one transaction, and a statement
+    that fails leaves none of it, and the connection goes back clean."""
+    import json
+
+    w = world(db)
+    turn = stream._open_in_one(User(w.user_id, None, {}), _req(w), None)
+    frame = {"turn_id": turn.turn_id, "user_id": w.user_id, "session_id": turn.session_id,
+             "events": json.dumps([{"id": 1, "event": "token", "data": {"text": "hi"}}]), "last_seq": 1,
+             "text": "hi", "topic": f"session:{turn.session_id}"}
+
+    def stored() -> tuple[int, int, str]:
+        with db.service() as tx:
+            row = tx.sql("select (select count(*) from turn_events e where e.turn_id = t.id) as n, t.last_seq,"
+                         " m.content from turns t join messages m on m.id = t.assistant_message_id"
+                         " where t.id = %(t)s", {"t": turn.turn_id}).fetchone()
+        return int(row["n"]), int(row["last_seq"]), str(row["content"])
+
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):  # its tools are not JSON: none of it lands
+        db.service_send("turn_frame", **frame, tools="{not json")
+    assert stored() == (0, 0, "")
+    db.service_send("turn_frame", **frame, tools="[]")
+    assert stored() == (1, 1, "hi")
 
 
 def _mark_deleted(db: Any, user_id: str) -> None:
