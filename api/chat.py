@@ -21,16 +21,16 @@ def _sse(body) -> Response:  # type: ignore[no-untyped-def]
     return Response(stream_with_context(body), status=200, mimetype="text/event-stream", headers=STREAM_HEADERS)
 
 
-# gate_in_handler: the turn's opening statement refuses a deleted account (one round trip fewer
-# in front of the first token).
+# gate_in_handler, limit_in_handler: the turn's opening statement refuses a deleted account and counts
+# the rate limit (two round trips fewer in front of the first token).
 @router.post("/api/chat/stream", body=ChatRequest, stream=True, max_body=64 * 1024, errors=(402, 404, 409, 413, 429),
-             rate_limit=ratelimit.CHAT, gate_in_handler=True)
+             rate_limit=ratelimit.CHAT, gate_in_handler=True, limit_in_handler=True)
 def chat_stream(ctx: RequestContext, body: ChatRequest) -> Response:
     """Send a message; the answer streams back as server-sent events. A turn that outlives the
     function ends its stream without `done`: resume it with `Last-Event-ID`. 429 `too-many-streams`
     when the user has CHAT_STREAMS_PER_USER streams open."""
     trace = timing.TurnTrace()
-    turn = stream.open_turn(ctx.user, body, lease="chat")
+    turn = stream.open_turn(ctx.user, body, lease="chat", limit=ratelimit.CHAT)
     trace.mark("opened")
     if turn.attached:
         return _sse(stream_leases.Leased(turn.lease, replay.replay_turn(ctx.user, turn.turn_id, 0)))

@@ -46,11 +46,12 @@ def _setup(ctx: Context) -> tuple[Any, Any, dict[str, Any]]:
     os.environ["LOG_LEVEL"] = "WARNING"
     # The API runs in its own process (as a function does), not in the load generator's. One user
     # makes every turn: its abuse guards (the chat rate limit, the cap on concurrent streams) are
-    # lifted, since what is measured is the path's capacity.
+    # raised out of reach, since what is measured is the path's capacity; the rate limit is still
+    # counted on every turn, as in production (a limit of 0 would skip the count).
     local = start_local_chat(tmp, fly_token="bench-fly-token", machine_env={
         "OFFLINE_TOKEN_INTERVAL_MS": str(PACE_MS), "OFFLINE_TOKENS": str(TOKENS)}, grace_s=1,
         api_process_env={**os.environ, "DATABASE_URL": bench_db.url, "OPENAGENTS_ENV": "test", "DATABASE_POOL_MAX": "40",
-                         "CHAT_STREAMS_PER_USER": str(CONCURRENT_FULL + 10), "RATE_LIMITS": '{"chat": {"limit": 0}}',
+                         "CHAT_STREAMS_PER_USER": str(CONCURRENT_FULL + 10), "RATE_LIMITS": '{"chat": {"limit": 1000000000}}',
                          "SUPABASE_JWT_SECRET": os.environ.get("SUPABASE_JWT_SECRET") or "bench-jwt-secret-0123456789abcdef",
                          CHAT_TRACE_ENV: str(trace_file)})
     os.environ.update({**local.env, "DATABASE_URL": bench_db.url, "OPENAGENTS_ENV": "test",

@@ -83,15 +83,25 @@ def check(key: str, limit: int, window_s: int, refusal: Callable[[int], Problem]
     """Counts one hit for `key`; raises a 429 problem once more than `limit` hits fall in the window."""
     count, reset_in = hit(key, window_s)
     if count > limit:
-        retry_after = max(1, reset_in)
-        raise (refusal or too_many_requests)(retry_after)
+        raise (refusal or too_many_requests)(max(1, reset_in))
 
 
 def enforce(rule: RateLimit, subject: str) -> None:
     limit, window_s = effective(rule)
     if limit <= 0:
         return
-    check(f"{rule.name}:{subject}", limit, window_s, rule.refusal)
+    check(key_of(rule, subject), limit, window_s, rule.refusal)
+
+
+def key_of(rule: RateLimit, subject: str) -> str:
+    """The key a rule counts `subject` under."""
+    return f"{rule.name}:{subject}"
+
+
+def refusal_of(rule: RateLimit, reset_in: int) -> Problem:
+    """The 429 a rule answers once its window is full, `reset_in` seconds before the window ends (a
+    count made elsewhere: the chat turn's opening counts its route's limit itself)."""
+    return (rule.refusal or too_many_requests)(max(1, reset_in))
 
 
 def client_address() -> str:

@@ -39,6 +39,7 @@ from shared.chat.upstream import MachineTarget, UpstreamError, open_turn_stream
 from shared.chat.usage import TurnMeter, close_turn
 from shared.data import get_db
 from shared.problems import Problem, conflict, not_found
+from shared.ratelimit import RateLimit
 from shared.security import canary
 from shared.security.account_gate import account_deleted
 
@@ -62,11 +63,13 @@ class _Unusual(Exception):
     client_message_id, a session not found); it wrote nothing."""
 
 
-def open_turn(user: User, req: ChatRequest, *, lease: StreamKind | None = None) -> OpenedTurn:
-    """One transaction: the account (401 when it was deleted: the chat route leaves that check to
-    this transaction, `gate_in_handler`), the instance, the session, the turn with its hold (or 402,
-    rolling all of it back), the stream's lease when `lease` names its kind (or 429, likewise), and
-    both messages.
+def open_turn(user: User, req: ChatRequest, *, lease: StreamKind | None = None,
+              limit: RateLimit | None = None) -> OpenedTurn:
+    """One transaction: the route's rate limit when `limit` names it (429 over it: the chat route
+    leaves its count to this transaction, `limit_in_handler`), the account (401 when it was deleted:
+    `gate_in_handler`, likewise), the instance, the session, the turn with its hold (or 402, rolling
+    all of it back), the stream's lease when `lease` names its kind (or 429, likewise), and both
+    messages.
 
     In front of the first token, so one statement (issue 14): `private.chat_open_turn` does it all,
     and goes out with the transaction's setup and its COMMIT in one round trip — where pipelining
@@ -76,28 +79,43 @@ def open_turn(user: User, req: ChatRequest, *, lease: StreamKind | None = None) 
     import psycopg
 
     try:
-        return _open_in_one(user, req, lease)
-    except (_Unusual, psycopg.Error):
+        return _open_in_one(user, req, lease, limit)
+    except _Unusual:  # the limit was counted, and the count kept
+        return _open_stepwise(user, req, lease)
+    except psycopg.Error:  # rolled back, the count with it
+        if limit is not None:
+            from shared import ratelimit
+
+            ratelimit.enforce(limit, user.id)
         return _open_stepwise(user, req, lease)
 
 
-def _open_in_one(user: User, req: ChatRequest, lease: StreamKind | None) -> OpenedTurn:
+def _open_in_one(user: User, req: ChatRequest, lease: StreamKind | None,
+                 limit: RateLimit | None = None) -> OpenedTurn:
     from uuid import uuid4
 
+    from shared import ratelimit
     from shared.billing.ledger import hold_size, metered_allowance, payment_required_for
     from shared.chat import stream_leases
     from shared.config import get_settings
 
     s = get_settings()
     session_id, turn_id, user_msg, asst_msg = (str(uuid4()) for _ in range(4))
-    # Setup, call and COMMIT in one round trip; an outcome other than `opened` wrote nothing.
+    rate_limit, rate_window = ratelimit.effective(limit) if limit is not None else (0, 1)
+    # Setup, call and COMMIT in one round trip; an outcome other than `opened` wrote nothing but the
+    # rate limit's count.
     row = get_db().service_once("chat_open_turn", user_id=user.id, instance_id=req.instance_id,
                                 session_id=req.session_id, ids=[session_id, turn_id, user_msg, asst_msg],
                                 client_message_id=req.client_message_id, message=req.message,
                                 metered=metered_allowance(), lease_kind=lease, cap=s.CHAT_STREAMS_PER_USER,
-                                ttl_s=s.FUNCTION_MAX_DURATION_S)
+                                ttl_s=s.FUNCTION_MAX_DURATION_S,
+                                rate_key=ratelimit.key_of(limit, user.id) if limit is not None and rate_limit > 0 else None,
+                                rate_limit=rate_limit, rate_window_s=rate_window)
     assert row is not None
     outcome = row["outcome"]
+    if outcome == "rate_limited":
+        assert limit is not None
+        raise ratelimit.refusal_of(limit, int(row["retry_after"]))
     if outcome == "deleted":
         raise account_deleted()
     if outcome == "not_found":

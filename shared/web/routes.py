@@ -97,6 +97,8 @@ class Endpoint:
     # so authentication skips its own read: one round trip fewer in front of the work. Only for a
     # handler that does, before it reads or writes anything else (the chat stream).
     gate_in_handler: bool = False
+    # Likewise for `rate_limit`: the handler's first transaction counts it (the chat stream's opening).
+    limit_in_handler: bool = False
 
     def __post_init__(self) -> None:
         for name, kind in self.path_params.items():
@@ -264,7 +266,8 @@ class Router:
               upload: Upload | None = None,
               rate_limit: RateLimit | None = None,
               also: tuple[str, ...] = (),
-              gate_in_handler: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              gate_in_handler: bool = False,
+              limit_in_handler: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if rate_limit is not None and 429 not in errors:
             errors = (*errors, 429)
 
@@ -273,7 +276,7 @@ class Router:
                                            summary or (fn.__doc__ or "").strip().split("\n")[0],
                                            tags or [self.name], errors, stream, max_body, dev_only=dev_only,
                                            upload=upload, rate_limit=rate_limit, also=also,
-                                           gate_in_handler=gate_in_handler))
+                                           gate_in_handler=gate_in_handler, limit_in_handler=limit_in_handler))
             return fn
         return decorate
 
@@ -311,7 +314,7 @@ def _view(ep: Endpoint) -> Callable[..., Response]:
         else:
             ctx.signed_in = authenticate(typing.cast(AuthMode, ep.auth), gate=not ep.gate_in_handler)
         _check_path(path_params)
-        limit = ep.rate_limit
+        limit = ep.rate_limit if not ep.limit_in_handler else None
         if limit is not None and not limit.reads_body:
             _count(limit, ctx, None)
         kwargs: dict[str, Any] = _path_values(ep, path_params)

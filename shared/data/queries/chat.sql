@@ -40,13 +40,14 @@ values (%(session_id)s, %(user_id)s, %(turn_id)s, %(role)s, %(content)s)
 returning id;
 
 -- name: chat_open_turn
--- A web turn opened in one statement (migration 20261201170001): instance, session, turn, messages,
--- hold and lease; `outcome` says which (opened | deleted | not_found | unusual | insufficient | too_many;
--- `deleted`: the account was deleted).
+-- A web turn opened in one statement (migrations 20261201170001, 20261201190001): the route's rate
+-- limit, instance, session, turn, messages, hold and lease; `outcome` says which (opened | rate_limited |
+-- deleted | not_found | unusual | insufficient | too_many; `deleted`: the account was deleted).
 select outcome, agent_id, instance_status, session_id, price, available, lease_id, retry_after
 from private.chat_open_turn(%(user_id)s::uuid, %(instance_id)s::uuid, %(session_id)s::uuid, %(ids)s::uuid[],
                             %(client_message_id)s::text, %(message)s::text, %(metered)s::integer,
-                            %(lease_kind)s::text, %(cap)s::integer, %(ttl_s)s::double precision);
+                            %(lease_kind)s::text, %(cap)s::integer, %(ttl_s)s::double precision,
+                            %(rate_key)s::text, %(rate_limit)s::integer, %(rate_window_s)s::integer);
 
 -- name: turn_link_messages
 update public.turns set user_message_id = %(user_message_id)s, assistant_message_id = %(assistant_message_id)s

@@ -224,3 +224,28 @@ def test_the_chat_route_refuses_a_deleted_account_without_a_read_of_its_own(db: 
     assert _turn_count(db, w.user_id) == 0
     # Other routes keep the gate in front of everything.
     assert client.get(f"/api/instances/{w.instance_id}/sessions", token=token).status_code == 401
+
+
+def test_the_routes_rate_limit_is_counted_by_the_opening_and_the_count_stays(db: Any) -> None:
+    """`limit=`: the chat route's rate limit is counted in the opening's one round trip. Every outcome
+    keeps the count (a 404 here, as the route's own count did), and over the limit it is a 429 with
+    the seconds left in the window that writes nothing else."""
+    from shared.ratelimit import RateLimit
+
+    w = world(db)
+    user = User(w.user_id, None, {})
+    rule = RateLimit(f"chat-open-{uuid.uuid4().hex[:8]}", 2, window_s=3600)
+    stranger = ChatRequest(instance_id=uuid.uuid4(), message="hi", client_message_id=uuid.uuid4().hex)
+    with pytest.raises(Problem) as err:
+        stream.open_turn(user, stranger, limit=rule)
+    assert err.value.status == 404
+    opened = stream.open_turn(user, _req(w), limit=rule)
+    assert not opened.attached
+    before = _turn_count(db, w.user_id)
+    with pytest.raises(Problem) as err:
+        stream.open_turn(user, _req(w), limit=rule)
+    assert err.value.status == 429 and 1 <= int(err.value.headers["Retry-After"]) <= 3600
+    assert _turn_count(db, w.user_id) == before
+    with db.service() as tx:
+        hits = tx.sql("select count from rate_limits where key = %(k)s", {"k": f"{rule.name}:{w.user_id}"}).fetchone()
+    assert hits["count"] == 3
