@@ -31,6 +31,10 @@ as a pool unit waits on Fly. It matters on OpenClaw: its worker threads retire a
 some upkeep runs on timers, and a SIGSTOP'd process's timers all come due at the SIGCONT, so a unit
 suspended for more than a minute respawns those workers (module loading, seconds of CPU) during the
 hire's first turn; hired seconds after the build, as by default, it does not.
+
+`WARM_HIRE_TRACE=1` (OpenClaw only) adds a line per chat turn of the one-at-a-time hires: where its time
+went on the way to the first token — the API, the bridge, OpenClaw's run, its model call, the LLM proxy
+(`bench/warm_hire_trace.py`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ from typing import Any
 import httpx
 
 from bench.registry import Context, Goal, Result, benchmark, verdict
+from bench.warm_hire_trace import ENV as TRACE_ENV
+from bench.warm_hire_trace import TraceFiles
+from bench.warm_hire_trace import report as trace_report
 from shared.streaming import sse
 
 WARM_GOAL = Goal("<", 1, "s")
@@ -87,6 +94,7 @@ class Hire:
     warm: bool = False
     version: str | None = None
     next_turn: float = 0.0  # seconds to the first token of the instance's second chat turn
+    turns: list[tuple[float, float]] = field(default_factory=list)  # each chat turn's (sent, first token), wall clock
 
     @property
     def first(self) -> float:
@@ -213,8 +221,11 @@ def _worker(db: Any, concurrency: int) -> Iterator[None]:
         app.periodic_registry.periodic_tasks.update(periodic)
 
 
-def _first_token(client: httpx.Client, headers: dict[str, str], instance: str) -> float:
-    """Seconds from POST /api/chat/stream to its first token (the stream is read to its end)."""
+def _first_token(client: httpx.Client, headers: dict[str, str], instance: str,
+                 turns: list[tuple[float, float]] | None = None) -> float:
+    """Seconds from POST /api/chat/stream to its first token (the stream is read to its end); the turn's
+    wall-clock (sent, first token) is appended to `turns`."""
+    sent = time.time()
     t0 = time.perf_counter()
     first: float | None = None
     last: Any = None
@@ -228,6 +239,8 @@ def _first_token(client: httpx.Client, headers: dict[str, str], instance: str) -
                     first = time.perf_counter() - t0
     if first is None:
         raise RuntimeError(f"the stream ended without a token after {time.perf_counter() - t0:.1f} s; last {last!r}"[:600])
+    if turns is not None:
+        turns.append((sent, sent + first))
     return first
 
 
@@ -247,10 +260,10 @@ def _hire(client: httpx.Client, headers: dict[str, str], slug: str, poll_s: floa
             raise RuntimeError(f"the hire ended {status}")
         time.sleep(poll_s)
     h.marks["running"] = time.time() - t0
-    h.marks["first token"] = h.marks["running"] + _first_token(client, headers, h.instance)
+    h.marks["first token"] = h.marks["running"] + _first_token(client, headers, h.instance, h.turns)
     h.marks["t0"] = t0
     # The same path once more: what the runtime's own first-turn setup added to the hire's first token.
-    h.next_turn = _first_token(client, headers, h.instance)
+    h.next_turn = _first_token(client, headers, h.instance, h.turns)
     return h
 
 
@@ -426,6 +439,8 @@ def warm_hire(ctx: Context) -> Result:
     stops: list[Any] = []
     openclaw = None
     machine_env = {"OFFLINE_TOKEN_INTERVAL_MS": str(PACE_MS), "OFFLINE_TOKENS": "20"}
+    trace = TraceFiles.under(tmp) if runtime == "openclaw" and os.environ.get(TRACE_ENV) == "1" else None
+    arrivals: list[float] = []  # the fake LLM's, for the trace
     if runtime == "openclaw":
         from devstack.fake_llm import FakeLLM, upstream_env
         from devstack.openclaw_runtime import install
@@ -438,6 +453,10 @@ def warm_hire(ctx: Context) -> Result:
         api_env.update({**upstream_env(llm), "FUNCTION_MAX_DURATION_S": "900"})
         machine_env = {"AGENT_LLM_BASE_URL": llm.base_url, "AGENT_LLM_API_KEY": "fake-key",
                        "AGENT_LLM_MODEL": "fake-model"}  # the LLM proxy the platform provisions wins
+        arrivals = llm.arrivals
+        if trace is not None:
+            machine_env.update(trace.machine_env())
+            api_env.update(trace.api_env())
         print(f"runtime: OpenClaw {openclaw.version}, a real gateway per unit; {_available_gb():.1f} GB available"
               f" → {fits} units of ~{OPENCLAW_UNIT_GB} GB fit beside {MEMORY_HEADROOM_GB:.0f} GB headroom"
               f" ({plan.concurrent} used for the concurrent hires, of {CONCURRENT_FULL} asked)")
@@ -514,6 +533,9 @@ def warm_hire(ctx: Context) -> Result:
         if conc:
             _report(conc, f"{len(conc)} hires at once, a worker running {workers} jobs at a time", runtime)
             print(f"  all {len(conc)} done in {wall:.1f} s")
+        if trace is not None:
+            trace_report(trace, [(f"{label} {i + 1}", *turn) for i, h in enumerate(seq)
+                                 for label, turn in zip(("hire", "next turn"), h.turns, strict=False)], arrivals)
         print(f"reference: {REFERENCE}")
         if runtime == "openclaw":
             print(f"(figures measured on a shared 2-core machine under load: load average {os.getloadavg()[0]:.1f})")

@@ -11,8 +11,9 @@
   that goes away shows up in `aborted`: the request bodies whose stream broke off).
 `POST /v1/messages` answers the same text in Anthropic's Messages shape (streamed: `message_start` …
 `message_delta` with the usage … `message_stop`), for the LLM proxy's Anthropic route.
-`GET /v1/models` lists the one model. Every request body is kept (`requests`, with lower-cased `headers`) and, when a
-path is given, appended to a JSONL file — the assertion surface for tests.
+`GET /v1/models` lists the one model. Every request body is kept (`requests`, with lower-cased `headers`
+and the wall-clock time it was read, `arrivals`) and, when a path is given, appended to a JSONL file —
+the assertion surface for tests.
 
 Knobs for tests: `refuse_keys` (keys answered 401, as a provider refuses a bad key), `fail_next(status, n)`
 (the next n calls answer that status), `response_id` (every answer carries this id, as a provider
@@ -247,6 +248,7 @@ class FakeLLM:
         self.chunk_delay_s = chunk_delay_s
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.arrivals: list[float] = []  # time.time() when each request's body had been read
         self.aborted: list[dict[str, Any]] = []
         self.refuse_keys: set[str] = set()
         self.response_id: str | None = None
@@ -280,6 +282,7 @@ class FakeLLM:
     def _record(self, body: dict[str, Any], headers: dict[str, str]) -> None:
         with self._lock:
             self.requests.append(body)
+            self.arrivals.append(time.time())
             self.headers.append({k.lower(): v for k, v in headers.items()})
             if self.record_path:
                 with self.record_path.open("a") as f:

@@ -77,6 +77,9 @@ def forward(dialect: Dialect, body: OpenAIChatRequest | AnthropicMessagesRequest
             headers: Headers) -> Response:
     unit = auth.warmup_unit()
     if unit is not None:
+        from shared.llm.upstream_http import client
+
+        client()  # made now, off the hire's path: its first forwarded call would wait for it (upstream_http)
         options = body.model_extra.get("stream_options") if body.model_extra else None
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         return warmup.answer(dialect, body.model, stream=body.stream, include_usage=include_usage, unit_id=unit)

@@ -3,6 +3,10 @@
 Providers stream for minutes and go quiet while they think, so reads may wait LLM_UPSTREAM_TIMEOUT_S;
 connecting may not. Responses are asked for uncompressed, so bytes relayed to the machine are the
 bytes the provider sent and their usage can be read on the way.
+
+Making the client costs 30-70 ms (its TLS context loads the CA bundle), which the first forwarded call
+of a process would wait for: the proxy makes it while it answers a warm-pool unit's warm-up call
+(`proxy.forward`), so a function that warmed a unit has it ready for the hire's first call.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ def client() -> httpx.Client:
                     limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
                     headers={"Accept-Encoding": "identity"}, trust_env=False, follow_redirects=False)
     return _client
+
+
+def made() -> bool:
+    """Whether this process has made the client yet."""
+    return _client is not None
 
 
 def reset() -> None:

@@ -72,6 +72,7 @@ def test_entrypoint_wrote_the_config(openclaw_machine: Any, fake_llm: Any) -> No
     assert config["agents"]["defaults"]["skipBootstrap"] is True
     assert config["agents"]["defaults"]["heartbeat"] == {"every": "0m"}  # accepted: the gateway booted with it
     assert config["agents"]["defaults"]["workspace"] == str(data / "workspace")
+    assert config["env"]["vars"]["OPENCLAW_TRAJECTORY"] == "0"  # accepted too
     text = (data / "openclaw.json").read_text()
     assert "fake-llm-key" not in text and openclaw_machine.token not in text
     token_file = data / ".openagents" / "openclaw-token"
@@ -158,3 +159,5 @@ def test_only_verified_skills_reach_openclaw(openclaw_machine: Any, fake_llm: An
     prompt = json.dumps(llm_requests_with(fake_llm, marker)[0])
     assert good in prompt
     assert bad not in prompt
+    # OpenClaw's own bundled and custodian skills are off (skills.allowBundled); the workspace's stay.
+    assert "/node_modules/openclaw/skills/" not in prompt and "/node_modules/openclaw/custodian-skills/" not in prompt

@@ -18,7 +18,7 @@ from devstack import fake_llm
 from fly.agent import AGENT_DIR, openclaw_version
 from fly.agent.bridge.config import BridgeConfig, ConfigError
 from fly.agent.bridge.files import clean_relative_path
-from fly.agent.bridge.openclaw_config import prepare_config
+from fly.agent.bridge.openclaw_config import NO_BUNDLED_SKILLS, prepare_config
 from fly.agent.bridge.problems import BridgeError
 from fly.agent.bridge.runtime import TurnRequest
 from fly.agent.bridge.runtime.offline import OfflineRuntime, offline_answer
@@ -44,6 +44,8 @@ def test_first_boot_writes_the_config(tmp_path: Path) -> None:
     assert provider["apiKey"] == "${AGENT_LLM_API_KEY}" and provider["models"][0]["id"] == "gpt-x"
     assert config["agents"]["defaults"] == {"workspace": str(tmp_path / "workspace"), "skipBootstrap": True,
                                             "heartbeat": {"every": "0m"}, "model": {"primary": "platform/gpt-x"}}
+    assert config["skills"] == {"allowBundled": [NO_BUNDLED_SKILLS]}  # a name no skill has: none of them
+    assert config["env"] == {"vars": {"OPENCLAW_TRAJECTORY": "0"}}
     assert "sk-secret" not in (tmp_path / "openclaw.json").read_text()
     assert stat.S_IMODE((tmp_path / "openclaw.json").stat().st_mode) == 0o600
     assert (tmp_path / "workspace").is_dir()

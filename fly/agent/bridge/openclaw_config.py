@@ -8,7 +8,8 @@ added) alone, so a new LLM base URL or model reaches a machine on its next start
 Managed keys: `gateway.{mode: local, bind: loopback, port, auth.mode: token}` (the token itself comes
 from `OPENCLAW_GATEWAY_TOKEN` in the gateway's environment, never from the file),
 `gateway.http.endpoints.chatCompletions.enabled`, `agents.defaults.{workspace, skipBootstrap,
-heartbeat.every: "0m"}` and,
+heartbeat.every: "0m"}`, `skills.allowBundled` (no bundled skills), `env.vars.OPENCLAW_TRAJECTORY`
+("0": no trajectory capture) and,
 when an LLM base URL is set, one OpenAI-compatible provider `platform` (`models.mode: replace`) used
 as `agents.defaults.model.primary`. The platform provisions `OPENAI_BASE_URL` (its LLM proxy) with the
 instance's proxy token as `OPENAI_API_KEY`; that pair wins over `AGENT_LLM_BASE_URL` /
@@ -41,6 +42,9 @@ from typing import Any
 
 DEFAULT_GATEWAY_PORT = 18789
 PROVIDER_ID = "platform"
+# `skills.allowBundled` lists the only bundled skills OpenClaw offers, and an empty list means no filter
+# at all (the pinned version's normalizeAllowlist), so the list names one that no bundle has.
+NO_BUNDLED_SKILLS = "openagents-no-bundled-skills"
 CONFIG_NAME = "openclaw.json"
 TOKEN_FILE = Path(".openagents") / "openclaw-token"
 
@@ -65,6 +69,17 @@ def managed_config(data_dir: Path, env: Mapping[str, str]) -> dict[str, Any]:
         # turns off only the cadence (the pinned version's docs, gateway/heartbeat.md).
         "agents": {"defaults": {"workspace": str(workspace_dir(data_dir)), "skipBootstrap": True,
                                 "heartbeat": {"every": "0m"}}},
+        # A platform agent runs its bundle's skills, verified (ARCHITECTURE §5c), and none of the ~20
+        # operator skills OpenClaw ships (gateway diagnosis, ClawHub installs, tmux, …): they are not
+        # signed, and their listing was a quarter of the system prompt (7.5k characters), built again
+        # for every new session. The agent's own skills are workspace skills, which this leaves alone.
+        "skills": {"allowBundled": [NO_BUNDLED_SKILLS]},
+        # OpenClaw's per-session flight recorder, for `/export-trajectory` support bundles: every turn
+        # redacted and stored the prompt and the tool schemas before its model call (~0.1 s of the
+        # gateway's CPU per turn, measured), for an export no platform path offers. OpenClaw reads
+        # the switch from its environment only; `env.vars` sets it there unless the machine's own
+        # environment already does (an operator debugging a machine can set OPENCLAW_TRAJECTORY=1).
+        "env": {"vars": {"OPENCLAW_TRAJECTORY": "0"}},
     }
     key_ref = "${OPENAI_API_KEY}"
     base_url = env.get("OPENAI_BASE_URL")

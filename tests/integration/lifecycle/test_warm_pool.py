@@ -453,6 +453,7 @@ def test_a_unit_is_warmed_up_through_its_real_bridge_before_it_is_suspended(db, 
                 warmed = [r for r in caplog.records if r.getMessage() == "warm-pool unit warmed up"]
                 assert [(r.fields["unit_id"], r.fields["outcome"]) for r in warmed] == [(str(unit["id"]), "done")]
                 assert warmed[0].fields["tokens"] == 1  # TOKENS=1: the offline runtime's cheapest answer
+                assert warmed[0].fields["settled_s"] == 0  # nothing deferred to wait for (OpenClaw's is)
                 assert stack.fly.call(lambda s: s.machines[unit["fly_machine_id"]].state) == "suspended"
             finally:
                 drain_pool()

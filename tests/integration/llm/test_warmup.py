@@ -74,6 +74,16 @@ def test_an_unclaimed_units_calls_get_the_fixed_answer_free_in_each_wire_format(
     assert len(answered) == 5 and all(getattr(r, "fields", {}).get("unit_id") == unit for r in answered)
 
 
+def test_a_warm_up_call_makes_the_upstream_client_the_hires_first_call_would_wait_for(client, db, provider):
+    from shared.llm import upstream_http
+
+    upstream_http.reset()
+    _, token = unit_token(db)
+    calls = len(provider.requests)
+    assert chat(client, token, stream=True).status_code == 200
+    assert upstream_http.made() and len(provider.requests) == calls  # made, yet nothing sent upstream
+
+
 def test_a_ready_unit_is_answered_too_and_a_failed_one_is_refused(client, db, provider):
     _, ready = unit_token(db, "ready")
     assert chat(client, ready).status_code == 200
