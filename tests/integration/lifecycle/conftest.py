@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from devstack.emulators.fly import FlyEmulator
+from tests.support import polling
 from tests.support.harness import CANARIES, RECORDER
 
 MACHINE = Path(__file__).resolve().parents[2] / "support" / "lifecycle_machine.py"
@@ -185,13 +186,7 @@ def provisioned(env: Lifecycle, user: Any, slug: str = "inbox-zero") -> tuple[st
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return polling.wait_for(predicate, timeout, every=0.05, what=what)
 
 
 class WorkerProcess:

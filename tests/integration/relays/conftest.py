@@ -11,7 +11,6 @@ target, and helpers to link an account and drain the `relays` queue.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from shared.config import overridden
+from tests.support import polling
 from tests.support.harness import CANARIES, RECORDER, ApiClient
 
 TG_TOKEN = f"7000000001:{secrets.token_urlsafe(26)}"
@@ -181,13 +181,7 @@ def agent(relay_stack: RelayStack, db: Any, seeded: None, make_user: Any, client
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return polling.wait_for(predicate, timeout, every=0.05, what=what)
 
 
 def tmp_file(tmp_path: Path, name: str) -> Path:
