@@ -23,6 +23,7 @@ from shared.chat.upstream import attach_turn_stream
 from shared.chat.usage import TurnMeter
 from shared.config import overridden
 from shared.lifecycle import machine_target
+from shared.security import canary
 from shared.streaming import sse
 from tests.support.agent_machine import SSEReader, read_sse, real_events, text_of
 from tests.support.billing_helpers import assert_ledger_matches_balance, held, set_credits
@@ -213,16 +214,20 @@ def test_a_rerun_of_the_worker_writes_nothing_twice(chat_stack, hire_running, us
                           " and args->>'turn_id' = %(t)s", {"t": turn_id}).fetchone()["args"]
             tx.sql("delete from procrastinate.procrastinate_jobs where args->>'turn_id' = %(t)s", {"t": turn_id})
         # A first attempt that stored some 40 events past the handoff and died; the bridge holds the run.
+        # It screens tokens as the worker does: the canary guard goes on from what the route's held back
+        # (a tail that could begin the instance's random canary), so what it stored is what a worker stores.
         writer = TurnWriter(turn_id=turn_id, session_id=first[0].data["session_id"], user_id=user.id,
                             start_seq=args["seq"])
         position = RelayPosition(opened=True, bridge_seq=args["bridge_after"])
+        guard = canary.stream_guard(instance, user_id=user.id, reference=turn_id)
+        guard.feed(args["held"])
         with attach_turn_stream(machine_target(instance), turn_id=turn_id, after=args["bridge_after"]) as upstream:
-            for i, _ in enumerate(relay_upstream(upstream, writer, TurnMeter(message), position)):
+            for i, _ in enumerate(relay_upstream(upstream, writer, TurnMeter(message), position, guard=guard)):
                 if i >= 40:
                     break
         writer.flush()
         outcome = continue_turn(turn_id, args["bridge_after"], args["seq"], args["streamed_tokens"],
-                                args["reached_at"])
+                                args["reached_at"], held=args["held"])
         assert outcome == "done"
         with http.stream("GET", f"/api/chat/stream/{turn_id}", headers=user.headers) as resp:
             events = _events(resp)
