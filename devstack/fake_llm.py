@@ -77,6 +77,9 @@ def plan_reply(body: dict[str, Any]) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm the body waited for the
+    # client's delayed ACK of the headers, 40 ms on every whole answer.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -238,6 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops the SYNs of a burst of callers (a second's retry
+    # each): ten agents calling at once are an ordinary load for a provider.
+    request_queue_size = 128
     owner: FakeLLM
 
 

@@ -81,6 +81,27 @@ _SERVER_PROBLEMS = {400: "bad-request", 408: "request-timeout", 414: "uri-too-lo
 _SERVER_DETAILS = {414: "The request line is too long.", 431: "The request's header fields are too large or too many."}
 
 
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
+class _FlushedAtTheEnd:
+    """The handler's buffered writer, flushed once a chunked body's last chunk is written. werkzeug
+    writes it without a flush and then waits 10 ms for request bytes left to drain, so without this
+    every streamed response (an LLM proxy call above all) ended 10 ms after its last byte."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def write(self, data: bytes) -> int:
+        n: int = self._raw.write(data)
+        if data == _LAST_CHUNK:
+            self._raw.flush()
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
 class ProblemRequestHandler(WSGIRequestHandler):
     """Answers the errors http.server raises while parsing a request (before WSGI) as problem+json,
     where the standard library writes an HTML page."""
@@ -88,6 +109,12 @@ class ProblemRequestHandler(WSGIRequestHandler):
     # Buffered: werkzeug writes a chunked body's length, data and CRLF separately and flushes after
     # each piece of the body, so every streamed event goes out in one send instead of four.
     wbufsize = 64 * 1024
+    # Each event is flushed as it is written: none may wait for the client's ACK of the one before.
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        self.wfile = _FlushedAtTheEnd(self.wfile)  # type: ignore[assignment]
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         title = self.responses.get(code, ("Error", ""))[0]

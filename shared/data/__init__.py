@@ -34,7 +34,8 @@ _SETUP = ("select set_config('role', %s, true), set_config('request.jwt.claims',
 _ONCE_BEGIN = ("begin; select set_config('role', 'service_role', true),"
                " set_config('request.jwt.claims', '{\"role\":\"service_role\"}', true),"
                " set_config('request.jwt.claim.sub', '', true); ")
-_ONCE_END = "; commit"
+# On a line of its own: a statement may end in a comment (`select 1 -- why`).
+_ONCE_END = "\n; commit"
 
 
 class Tx:

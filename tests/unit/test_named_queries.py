@@ -29,6 +29,12 @@ def test_marks_start_a_line_and_names_are_unique(tmp_path: Path) -> None:
     assert q["second"].params == {"x", "y"} and q["second"] is q["second"]
     with pytest.raises(TypeError, match="missing"):
         q["second"].bind({"x": 1})
+    # The next section's heading is not the query's: one sent with its own BEGIN and COMMIT
+    # (`Database.service_once`) would have its COMMIT commented out.
+    (tmp_path / "c.sql").write_text("-- name: third\nselect 3;\n\n-- Another section --------\n\n"
+                                    "-- name: fourth\n-- why\nselect 4\n-- trailing\n")
+    assert Queries(tmp_path)["third"].sql == "select 3"
+    assert Queries(tmp_path)["fourth"].sql == "-- why\nselect 4"
     (tmp_path / "b.sql").write_text("-- name: first\nselect 2;\n")
     with pytest.raises(ValueError, match="duplicate query name first in b.sql"):
         len(Queries(tmp_path))

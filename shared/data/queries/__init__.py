@@ -44,8 +44,16 @@ def split(folder: Path) -> dict[str, str]:
             end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
             if m.group(1) in out:
                 raise ValueError(f"duplicate query name {m.group(1)} in {path.name}")
-            out[m.group(1)] = text[m.end() : end].strip().rstrip(";")
+            out[m.group(1)] = _body(text[m.end() : end])
     return out
+
+
+def _body(text: str) -> str:
+    """A query's SQL without the comment lines after it (the next section's heading) and its `;`."""
+    lines = text.strip().split("\n")
+    while len(lines) > 1 and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+        lines.pop()
+    return "\n".join(lines).strip().rstrip(";")
 
 
 def _query(name: str, sql: str) -> Query:
