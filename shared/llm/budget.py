@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -59,18 +59,19 @@ def _usd(prices: PriceTable, rows: list[dict[str, Any]], prefix: str = "") -> De
                                  int(r[f"{prefix}out" if prefix else "output_tokens"]), 0) for r in rows), Decimal(0))
 
 
-def check(caller: Caller, turn_id: str | None, model: str, estimated_input: int, *,
-          now: datetime | None = None, prices: PriceTable | None = None) -> None:
-    """Raises the refusal (a Problem) when this call may not go out."""
-    prices = prices or price_table()
-    now = now or datetime.now(UTC)
+def windows(now: datetime) -> tuple[datetime, datetime]:
+    """The starts of the UTC clock hour and day `now` falls in (the caps' windows)."""
     hour_start = now.replace(minute=0, second=0, microsecond=0)
-    day_start = hour_start.replace(hour=0)
-    with get_db().service() as tx:
-        free = tx.scalar("llm_free_credits", user_id=caller.user_id, turn_id=turn_id)
-        unsettled = tx.all("llm_unsettled_by_model", user_id=caller.user_id, turn_id=turn_id)
-        spent = tx.all("llm_spend_by_model", user_id=caller.user_id, instance_id=caller.instance_id,
-                       hour_start=hour_start, day_start=day_start)
+    return hour_start, hour_start.replace(hour=0)
+
+
+def check(caller: Caller, free: int | None, unsettled: list[dict[str, Any]], spent: list[dict[str, Any]],
+          model: str, estimated_input: int, *, now: datetime, prices: PriceTable | None = None) -> None:
+    """Raises the refusal (a Problem) when this call may not go out. `free`, `unsettled` and `spent`
+    are what `shared.llm.opening` read for the call (the user's free credits, their charged calls
+    not paid yet by model, their spend this day and hour by model)."""
+    prices = prices or price_table()
+    hour_start, day_start = windows(now)
     this_call = prices.usage_usd(model, estimated_input, 0, 0)
     owed = prices.credits_for_usd(_usd(prices, unsettled) + this_call)
     if free is None or int(free) < max(owed, 1):

@@ -5,7 +5,7 @@ provider, the secret's id, the last four characters and the times it was made, r
 used. Nothing returns a key: the API lists providers, errors never quote one, and the moment a key is
 in this process's memory (stored or read for a call) its value joins the log redactor, so a key that
 slips into a message is masked anyway. Machines never see one: the LLM proxy adds it to the
-provider call (`key_for`).
+provider call (`shared.llm.opening` reads it, in the statement that opens the call).
 
 Before a key is stored it can be tried with one cheap call (the provider's model list) —
 LLM_CHECK_KEYS, on in production by default: a key the provider refuses is answered 422 and not
@@ -104,15 +104,3 @@ def delete_key(user_id: str, provider: Provider) -> None:
         tx.execute("vault_delete_secret", id=secret_id)
         audit.record(tx, user_id, "keys.deleted", f"key:{provider}", {"provider": provider})
     logs.log(log, logging.INFO, "byok key deleted", user_id=user_id, provider=provider)
-
-
-def key_for(user_id: str, provider: Provider) -> str | None:
-    """The user's own key for `provider` (read from Vault and marked used), or None."""
-    with get_db().service() as tx:
-        row = tx.one("byok_secret", user_id=user_id, provider=provider)
-        if row is None or not row["value"]:
-            return None
-        tx.execute("byok_touch", id=row["id"])
-    value = str(row["value"])
-    logs.register_secrets([value])
-    return value

@@ -24,18 +24,15 @@ from shared.llm.usage import CallUsage
 TURN_HEADER = "x-openagents-turn-id"
 
 
-def turn_of(caller: Caller, named: str | None) -> str | None:
-    """The turn a call belongs to (see the module's docstring)."""
-    with get_db().service() as tx:
-        if named:
-            try:
-                turn = str(uuid.UUID(named))
-            except ValueError:
-                turn = None
-            if turn is not None and tx.scalar("llm_turn_named", turn_id=turn, instance_id=caller.instance_id):
-                return turn
-        found = tx.scalar("llm_current_turn", instance_id=caller.instance_id)
-    return str(found) if found else None
+def named_turn(named: str | None) -> str | None:
+    """The turn id the bridge's header names, if it is one (whether it is this instance's turn is
+    the opening's to check: `shared.llm.opening`)."""
+    if not named:
+        return None
+    try:
+        return str(uuid.UUID(named))
+    except ValueError:
+        return None
 
 
 def call_id(provider: Provider, usage: CallUsage) -> str:
@@ -46,15 +43,10 @@ def call_id(provider: Provider, usage: CallUsage) -> str:
 
 def record(caller: Caller, provider: Provider, turn_id: str | None, model: str, usage: CallUsage, *,
            byok: bool) -> bool:
-    """Records the call; False when it was recorded already."""
-    with get_db().service() as tx:
-        settles_with = "hour"
-        if turn_id is not None:
-            turn = tx.one("llm_turn_for_call", turn_id=turn_id, instance_id=caller.instance_id)
-            if turn is not None and turn["settled_at"] is None:
-                settles_with = "turn"
-        made = tx.scalar("llm_usage_record", user_id=caller.user_id, instance_id=caller.instance_id,
-                         agent_id=caller.agent_id, turn_id=turn_id, source_request_id=call_id(provider, usage),
-                         model=model[:200], input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                         settles_with=settles_with, byok=byok)
+    """Records the call; False when it was recorded already. One statement in one round trip: the
+    turn's share lock and the row (`llm_usage_record`)."""
+    made = get_db().service_once("llm_usage_record", user_id=caller.user_id, instance_id=caller.instance_id,
+                                 agent_id=caller.agent_id, turn_id=turn_id, source_request_id=call_id(provider, usage),
+                                 model=model[:200], input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                 byok=byok)
     return made is not None

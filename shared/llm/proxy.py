@@ -4,10 +4,10 @@
     POST /llm/v1/messages           Anthropic
 
 One call, in order:
-1. the proxy token names the instance (`auth.ProxyToken`, before the handler); the declared rate
-   limit counts the call per instance;
-2. the call's turn: the one the bridge names (`x-openagents-turn-id`), else the instance's turn in
-   progress, else none (`metering.turn_of`);
+1. the proxy token names the instance (`auth.ProxyToken`, before the handler);
+2. one statement (`opening.open_call`) counts the declared rate limit per instance and reads the
+   call's turn — the one the bridge names (`x-openagents-turn-id`), else the instance's turn in
+   progress, else none —, what credits and spend caps need, and the user's own key;
 3. credits and spend caps (`budget.check`) — a refusal here means no provider call at all;
 4. the key: the user's own for that provider (BYOK, from Vault) if there is one, else the platform's;
    the machine's token is never passed on;
@@ -35,9 +35,9 @@ from flask import Response, stream_with_context
 from pydantic import ConfigDict, Field
 from werkzeug.datastructures import Headers
 
-from shared import logs
+from shared import logs, ratelimit
 from shared.billing.pricing import estimate_tokens
-from shared.llm import auth, budget, errors, keys, metering, warmup
+from shared.llm import auth, errors, metering, opening, warmup
 from shared.llm.providers import ANTHROPIC_VERSION, Dialect, Provider, platform_key, route_model, upstream
 from shared.llm.usage import CallUsage, StreamMeter, from_json
 from shared.models import Model
@@ -74,24 +74,25 @@ class AnthropicMessagesRequest(Model):
 
 
 def forward(dialect: Dialect, body: OpenAIChatRequest | AnthropicMessagesRequest, raw: bytes,
-            headers: Headers) -> Response:
+            headers: Headers, limit: ratelimit.RateLimit) -> Response:
+    """The call, `limit` counted per instance (or per unclaimed unit) here: the route leaves it to the
+    opening's statement (`limit_in_handler`)."""
     unit = auth.warmup_unit()
     if unit is not None:
         from shared.llm.upstream_http import client
 
+        ratelimit.enforce(limit, f"pool-{unit}")
         client()  # made now, off the hire's path: its first forwarded call would wait for it (upstream_http)
         options = body.model_extra.get("stream_options") if body.model_extra else None
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         return warmup.answer(dialect, body.model, stream=body.stream, include_usage=include_usage, unit_id=unit)
     caller = auth.caller()
     provider, upstream_model = route_model(dialect, body.model)
-    turn_id = metering.turn_of(caller, headers.get(metering.TURN_HEADER))
     estimated = estimate_tokens(raw.decode("utf-8", "replace"))
-    budget.check(caller, turn_id, body.model, estimated)
-
-    key = keys.key_for(caller.user_id, provider)
-    byok = key is not None
-    key = key or platform_key(provider)
+    opened = opening.open_call(caller, provider, body.model, estimated, headers.get(metering.TURN_HEADER), limit)
+    turn_id = opened.turn_id
+    byok = opened.key is not None
+    key = opened.key or platform_key(provider)
     if key is None:
         raise errors.provider_not_configured(provider)
 

@@ -112,13 +112,9 @@ def resolve(token: str) -> Caller | None:
     instance, deleted account)."""
     if not token or len(token) > 256:
         return None
-    with get_db().service() as tx:
-        row = tx.one("proxy_token_caller", token_hash=hash_token(token))
-        if row is not None:
-            if row["warm_pool_id"] is not None:
-                tx.execute("proxy_token_adopt", id=row["token_id"], instance_id=row["instance_id"],
-                           user_id=row["user_id"])
-            tx.execute("proxy_token_touch", id=row["token_id"])
+    # One statement in one round trip (in front of every model call): the lookup, a claimed unit's
+    # adoption and the touch.
+    row = get_db().service_once("proxy_token_caller", token_hash=hash_token(token))
     if row is None:
         return None
     return Caller(token_id=str(row["token_id"]), instance_id=str(row["instance_id"]), user_id=str(row["user_id"]),

@@ -140,3 +140,33 @@ def test_relay_intake_quick(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert re.search(r"accepted [0-9.]+/s \(HTTP \{200: 8\}\)", out), out  # 4/s for 2 s, every one accepted
     assert re.search(r"answered 8 of 8 \(8 replies sent\)", out), out
     assert "backlog (recorded, not yet answered) each second" in out
+
+
+def test_llm_proxy_quick(database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from shared.data import Database
+
+    db = Database(database.url, max_size=1)
+
+    def left() -> tuple[int, int]:
+        with db.service() as tx:
+            row = tx.sql("select (select count(*) from auth.users where email like %(p)s) as users,"
+                         " (select count(*) from vault.secrets where name like 'instance-llm-proxy:%%') as secrets",
+                         {"p": "bench-%@bench.openagents.invalid"}).fetchone()
+        return int(row["users"]), int(row["secrets"])
+
+    try:
+        before = left()
+        monkeypatch.setenv("DATABASE_URL", database.url)
+        monkeypatch.setenv("BENCH_LLM_CALLS", "5")
+        assert bench.run("llm-proxy", full=False) == 0
+        out = capsys.readouterr().out
+        last = _last_line(out)
+        assert re.match(r"^llm-proxy: value=[0-9.]+ms goal=<10ms$", last), last
+        assert re.search(r"^streamed  1 at a time, first byte: direct +[0-9.]+ .* added +-?[0-9.]+  goal <10ms", out,
+                         re.M)
+        assert re.search(r"^whole    10 at a time, complete  : ", out, re.M)
+        assert "model calls recorded: 32 of 32 proxied  ok" in out  # every proxied call recorded once
+        assert "removed the benchmark rows" in out
+        assert left() == before  # its users and its token's secret are gone
+    finally:
+        db.close()

@@ -30,16 +30,6 @@ order by provider;
 delete from public.api_keys where user_id = %(user_id)s and provider = %(provider)s::public.llm_provider
 returning secret_id;
 
--- name: byok_secret
-select k.id, s.decrypted_secret as value
-from public.api_keys k join vault.decrypted_secrets s on s.id = k.secret_id
-where k.user_id = %(user_id)s and k.provider = %(provider)s::public.llm_provider;
-
--- name: byok_touch
--- At most one write a minute per key, however many calls use it.
-update public.api_keys set last_used_at = now()
-where id = %(id)s and (last_used_at is null or last_used_at < now() - interval '1 minute');
-
 -- name: vault_update_secret
 select vault.update_secret(%(id)s::uuid, %(secret)s::text);
 
@@ -64,15 +54,11 @@ from public.warm_pool w where w.id = %(warm_pool_id)s::uuid
 returning id;
 
 -- name: proxy_token_caller
--- Who a token acts for: its instance, or the instance that claimed its warm-pool unit; live only.
-select t.id as token_id, t.warm_pool_id, i.id as instance_id, i.user_id, i.agent_id, i.spend_cap_hourly,
-       i.spend_cap_daily, p.plan::text as plan, p.plan_status::text as plan_status
-from public.proxy_tokens t
-left join public.warm_pool w on w.id = t.warm_pool_id
-join public.agent_instances i on i.id = coalesce(t.instance_id, w.instance_id)
-join public.profiles p on p.id = i.user_id
-where t.token_hash = %(token_hash)s and t.revoked_at is null
-  and i.status not in ('destroying', 'destroyed') and p.deleted_at is null;
+-- Who a token acts for: its instance, or the instance that claimed its warm-pool unit; live only. A
+-- claimed unit's token is adopted by its instance on first use, and the token's use is marked
+-- (migration 20261201210001: one statement, in front of every model call).
+select token_id, warm_pool_id, instance_id, user_id, agent_id, spend_cap_hourly, spend_cap_daily, plan, plan_status
+from private.llm_proxy_caller(%(token_hash)s::text);
 
 -- name: proxy_token_unclaimed_unit
 -- The warm-pool unit a token belongs to while nobody has claimed it (being built, or ready): the proxy
@@ -81,18 +67,6 @@ select t.warm_pool_id as unit_id
 from public.proxy_tokens t join public.warm_pool w on w.id = t.warm_pool_id
 where t.token_hash = %(token_hash)s and t.revoked_at is null
   and w.status in ('creating', 'ready') and w.instance_id is null;
-
--- name: proxy_token_adopt
--- A claimed unit's token becomes its instance's own (so everything keyed by instance or user — revoking,
--- account deletion — finds it), unless the instance already has a live token of its own.
-update public.proxy_tokens t set instance_id = %(instance_id)s, user_id = %(user_id)s, warm_pool_id = null
-where t.id = %(id)s and t.warm_pool_id is not null and t.revoked_at is null
-  and not exists (select 1 from public.proxy_tokens o
-                  where o.instance_id = %(instance_id)s and o.revoked_at is null);
-
--- name: proxy_token_touch
-update public.proxy_tokens set last_used_at = now()
-where id = %(id)s and (last_used_at is null or last_used_at < now() - interval '1 minute');
 
 -- name: proxy_tokens_revoke
 -- The instance's live tokens (its own and its claimed unit's) revoked; their secrets, returned, are
@@ -108,69 +82,32 @@ update public.proxy_tokens t set revoked_at = now(), secret_id = null
 from live where t.id = live.id
 returning live.secret_id;
 
--- Before a call: credits and spend ---------------------------------------------------------------
+-- Before a call, and after it ---------------------------------------------------------------------
 
--- name: llm_free_credits
--- What the user may still spend: live subscription + top-up credits, less what other turns hold (the
--- calling turn's own hold is for this very call).
-select greatest((case when b.subscription_expires_at is null or b.subscription_expires_at > now()
-                      then b.subscription_credits else 0 end) + b.topup_credits
-                - private.credits_held(b.user_id, %(turn_id)s::uuid), 0) as free
-from public.credit_balances b where b.user_id = %(user_id)s;
-
--- name: llm_spend_by_model
--- Tokens of the user's model calls this UTC day, and this hour, in all and of one instance (the spend
--- caps' input; priced in Python with the settlement price table).
-select e.model,
-       coalesce(sum(e.input_tokens) filter (where e.created_at >= %(hour_start)s), 0)::bigint as user_hour_in,
-       coalesce(sum(e.output_tokens) filter (where e.created_at >= %(hour_start)s), 0)::bigint as user_hour_out,
-       coalesce(sum(e.input_tokens), 0)::bigint as user_day_in,
-       coalesce(sum(e.output_tokens), 0)::bigint as user_day_out,
-       coalesce(sum(e.input_tokens) filter (where e.instance_id = %(instance_id)s
-                                              and e.created_at >= %(hour_start)s), 0)::bigint as instance_hour_in,
-       coalesce(sum(e.output_tokens) filter (where e.instance_id = %(instance_id)s
-                                               and e.created_at >= %(hour_start)s), 0)::bigint as instance_hour_out,
-       coalesce(sum(e.input_tokens) filter (where e.instance_id = %(instance_id)s), 0)::bigint as instance_day_in,
-       coalesce(sum(e.output_tokens) filter (where e.instance_id = %(instance_id)s), 0)::bigint as instance_day_out
-from public.usage_events e
-where e.user_id = %(user_id)s and e.created_at >= %(day_start)s and e.source_request_id like 'llm:%%'
-group by e.model;
-
--- name: llm_unsettled_by_model
--- Charged model calls not paid yet: the calling turn's so far, and those the hourly job has not settled.
-select e.model, sum(e.input_tokens)::bigint as input_tokens, sum(e.output_tokens)::bigint as output_tokens
-from public.usage_events e
-where e.user_id = %(user_id)s and not e.byok and e.source_request_id like 'llm:%%'
-  and ((e.settles_with = 'hour' and e.hour_settled_at is null)
-       or (%(turn_id)s::uuid is not null and e.settles_with = 'turn' and e.turn_id = %(turn_id)s::uuid))
-group by e.model;
-
--- Recording a call ----------------------------------------------------------------------------------
-
--- name: llm_turn_named
--- The turn a caller named, if it is one of this instance's.
-select t.id from public.turns t where t.id = %(turn_id)s::uuid and t.instance_id = %(instance_id)s;
-
--- name: llm_current_turn
--- The instance's turn in progress (the newest, should two sessions stream at once).
-select t.id from public.turns t
-where t.instance_id = %(instance_id)s and t.status = 'streaming' and t.settled_at is null
-order by t.created_at desc
-limit 1;
-
--- name: llm_turn_for_call
--- Locks the turn against its settlement while a call is recorded: settled first → the call settles
--- hourly; recorded first → the settlement sums it (its lock waits for this one).
-select t.id, t.settled_at from public.turns t
-where t.id = %(turn_id)s::uuid and t.instance_id = %(instance_id)s
-for share of t;
+-- name: llm_call_open
+-- In front of a model call, one statement (migration 20261201210001): the rate limit's count, the
+-- call's turn, the user's free credits, unsettled calls and spend this hour and day, and the user's
+-- own key for the provider (`outcome`: ok | rate_limited).
+select outcome, retry_after, turn_id, free, unsettled, spent, key_id, key_value
+from private.llm_call_open(%(user_id)s::uuid, %(instance_id)s::uuid, %(named_turn)s::uuid, %(provider)s::text,
+                           %(hour_start)s::timestamptz, %(day_start)s::timestamptz, %(rate_key)s::text,
+                           %(rate_limit)s::integer, %(rate_window_s)s::integer);
 
 -- name: llm_usage_record
--- One row per model call: a second record of the same call (same source id) is a no-op.
+-- One row per model call: a second record of the same call (same source id) is a no-op. The call's
+-- turn is locked against its settlement while the row is written: settled first → the call settles
+-- with the hourly job; recorded first → the settlement sums it (its lock waits for this one).
+with turn as (
+  select t.settled_at from public.turns t
+  where t.id = %(turn_id)s::uuid and t.instance_id = %(instance_id)s
+  for share of t
+)
 insert into public.usage_events (user_id, instance_id, agent_id, turn_id, source_request_id, model,
                                  input_tokens, output_tokens, settles_with, byok)
 values (%(user_id)s, %(instance_id)s, %(agent_id)s::uuid, %(turn_id)s::uuid, %(source_request_id)s, %(model)s,
-        %(input_tokens)s, %(output_tokens)s, %(settles_with)s, %(byok)s)
+        %(input_tokens)s, %(output_tokens)s,
+        case when exists (select 1 from turn where turn.settled_at is null) then 'turn' else 'hour' end,
+        %(byok)s)
 on conflict (source_request_id) do nothing
 returning id;
 

@@ -109,3 +109,18 @@ def test_the_proxy_is_rate_limited_per_instance_with_retry_after(client, db, use
         body = assert_problem(limited, 429)
         assert body["error"]["code"] == "rate_limit_exceeded" and int(limited.headers["Retry-After"]) >= 1
         assert chat(client, other.token).status_code == 200  # another instance has its own count
+
+
+def test_a_refused_call_still_counts_against_the_rate_limit(client, db, user, provider):
+    """The call's opening counts the limit in the statement that reads credits and caps: a call it
+    refuses for money (402) stays counted, as the route's own count did."""
+    p = proxied(db, user)
+    with db.service() as tx:
+        tx.sql("update credit_balances set subscription_credits = 0, topup_credits = 0 where user_id = %(u)s",
+               {"u": user.id})
+    calls = len(provider.requests)
+    with overridden({"RATE_LIMITS": '{"llm-proxy": {"limit": 2, "window_s": 3600}}'}):
+        assert [chat(client, p.token).status_code for _ in range(2)] == [402, 402]
+        assert_problem(chat(client, p.token), 429)
+    assert len(provider.requests) == calls  # none of them reached the provider
+    assert model_calls(db, p.instance_id) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from shared.config import overridden
 from shared.llm import tokens
 from shared.llm.warmup import REPLY
 from tests.support.billing_helpers import world
@@ -110,3 +111,16 @@ def test_once_claimed_the_units_token_is_forwarded_and_metered_for_the_instance(
     assert len(provider.requests) == calls + 1
     assert len(model_calls(db, w.instance_id)) == 1
     assert tokens.unclaimed_unit(token) is None
+
+
+def test_an_unclaimed_units_calls_are_rate_limited_per_unit(client, db, provider):
+    """The route leaves its limit to the call's opening; a warm-up call has none, so it is counted on
+    its own, under the unit's name."""
+    _, token = unit_token(db)
+    _, other = unit_token(db)
+    with overridden({"RATE_LIMITS": '{"llm-proxy": {"limit": 2, "window_s": 3600}}'}):
+        assert [chat(client, token).status_code for _ in range(2)] == [200, 200]
+        limited = chat(client, token)
+        assert assert_problem(limited, 429)["error"]["code"] == "rate_limit_exceeded"
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert chat(client, other).status_code == 200  # another unit has its own count
