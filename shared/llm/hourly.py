@@ -32,6 +32,7 @@ class HourlyRun(BaseModel):
     shortfall: int
     failed: int
     rate_limit_rows_pruned: int
+    spend_rows_pruned: int = 0
 
 
 def settle_model_calls(*, now: datetime | None = None, prices: PriceTable | None = None,
@@ -62,8 +63,10 @@ def settle_model_calls(*, now: datetime | None = None, prices: PriceTable | None
         calls += n
         credits += amount
     pruned = ratelimit.prune()
+    with get_db().service() as tx:
+        spend_pruned = tx.execute("llm_spend_prune")
     result = HourlyRun(users=len(users), calls=calls, credits=credits, shortfall=shortfall, failed=failed,
-                       rate_limit_rows_pruned=pruned)
+                       rate_limit_rows_pruned=pruned, spend_rows_pruned=spend_pruned)
     if users:
         logs.log(log, logging.INFO, "model calls settled", **result.model_dump())
     return result

@@ -165,7 +165,9 @@ def test_llm_proxy_quick(database, monkeypatch: pytest.MonkeyPatch, capsys: pyte
         assert re.search(r"^streamed  1 at a time, first byte: direct +[0-9.]+ .* added +-?[0-9.]+  goal <10ms", out,
                          re.M)
         assert re.search(r"^whole    10 at a time, complete  : ", out, re.M)
-        assert "model calls recorded: 32 of 32 proxied  ok" in out  # every proxied call recorded once
+        # every proxied call recorded once, the busy user's too
+        assert "model calls recorded: 32 of 32 proxied before the busy phase, 8 of 8 in it  ok" in out
+        assert "with 5,000 of the user's calls today: proxied " in out
         assert "removed the benchmark rows" in out
         assert left() == before  # its users and its token's secret are gone
     finally:

@@ -133,6 +133,10 @@ select model, sum(case when byok then 0 else input_tokens end)::bigint as input_
 from claimed
 group by model;
 
+-- name: llm_spend_prune
+-- The spend rollup's hours the caps no longer look at (they look back one UTC day).
+delete from private.llm_spend where hour < now() - interval '2 days';
+
 -- name: settle_prefer_model_calls
 -- Settling a turn whose model calls went through the proxy: those rows are its token usage, so the
 -- bridge's own record keeps only its compute seconds (nothing is metered twice).

@@ -3,7 +3,9 @@ outside turns settle hourly; the proxy is rate-limited per instance."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shared.config import overridden
 from tests.support.billing_helpers import assert_ledger_matches_balance, balance, ledger, set_credits
@@ -124,3 +126,53 @@ def test_a_refused_call_still_counts_against_the_rate_limit(client, db, user, pr
         assert_problem(chat(client, p.token), 429)
     assert len(provider.requests) == calls  # none of them reached the provider
     assert model_calls(db, p.instance_id) == []
+
+
+def _spend_rollup(db: Any, user_id: str) -> dict[tuple[Any, str], tuple[int, int]]:
+    # What a row moved away from stays behind at zero until it is pruned: only non-zero sums compare.
+    with db.service() as tx:
+        rows = tx.sql("select instance_id, model, sum(input_tokens)::int as i, sum(output_tokens)::int as o"
+                      " from private.llm_spend where user_id = %(u)s group by 1, 2"
+                      " having sum(input_tokens) + sum(output_tokens) > 0", {"u": user_id}).fetchall()
+    return {(str(r["instance_id"]) if r["instance_id"] else None, r["model"]): (r["i"], r["o"]) for r in rows}
+
+
+def _spend_of_rows(db: Any, user_id: str) -> dict[tuple[Any, str], tuple[int, int]]:
+    with db.service() as tx:
+        rows = tx.sql("select instance_id, model, sum(input_tokens)::int as i, sum(output_tokens)::int as o"
+                      " from usage_events where user_id = %(u)s and source_request_id like 'llm:%%' group by 1, 2"
+                      " having sum(input_tokens) + sum(output_tokens) > 0",
+                      {"u": user_id}).fetchall()
+    return {(str(r["instance_id"]) if r["instance_id"] else None, r["model"]): (r["i"], r["o"]) for r in rows}
+
+
+def test_the_caps_hourly_rollup_follows_the_usage_rows_however_they_change(client, db, user, provider):
+    """The caps read `private.llm_spend`, not the day's usage rows: it must say what they say after
+    calls, a changed row, another call's row written directly, a removed row and a removed instance;
+    the hourly job prunes hours the caps no longer look at."""
+    from shared.llm.hourly import settle_model_calls
+
+    p = proxied(db, user)
+    for _ in range(2):
+        assert chat(client, p.token).status_code == 200
+    assert chat(client, p.token, model="gpt-4o-mini").status_code == 200
+    assert _spend_rollup(db, user.id) == _spend_of_rows(db, user.id) and len(_spend_rollup(db, user.id)) == 2
+    with db.service() as tx:
+        tx.sql("update usage_events set input_tokens = input_tokens + 7, output_tokens = 0"
+               " where instance_id = %(i)s and model = 'gpt-4o-mini'", {"i": p.instance_id})
+        tx.sql("insert into usage_events (user_id, instance_id, source_request_id, model, input_tokens, output_tokens,"
+               " settles_with) values (%(u)s, %(i)s, %(r)s, 'fake-model', 5, 6, 'hour')",
+               {"u": user.id, "i": p.instance_id, "r": f"llm:test:{uuid.uuid4()}"})
+        tx.sql("delete from usage_events where id = (select min(id) from usage_events where instance_id = %(i)s)",
+               {"i": p.instance_id})
+    assert _spend_rollup(db, user.id) == _spend_of_rows(db, user.id)
+    with db.service() as tx:  # the instance row goes: its calls still count for the user
+        tx.sql("delete from proxy_tokens where instance_id = %(i)s", {"i": p.instance_id})
+        tx.sql("delete from agent_instances where id = %(i)s", {"i": p.instance_id})
+    assert _spend_rollup(db, user.id) == _spend_of_rows(db, user.id)
+    assert {instance for instance, _ in _spend_rollup(db, user.id)} == {None}
+    with db.service() as tx:
+        tx.sql("insert into private.llm_spend (user_id, hour, model, input_tokens) values"
+               " (%(u)s, date_trunc('hour', now()) - interval '3 days', 'old-model', 1)", {"u": user.id})
+    assert settle_model_calls().spend_rows_pruned >= 1
+    assert (None, "old-model") not in _spend_rollup(db, user.id)
