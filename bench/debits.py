@@ -25,24 +25,17 @@ from shared.billing.settlement import settle_turn_in
 from shared.data import Database
 
 GOAL = Goal(">=", 100, "rps")  # all 200 settled within 2 s, contending for one row lock
-EMAIL_DOMAIN = "bench.openagents.invalid"
 CONCURRENCY = 20
 
 
 def _setup(db: Database, tag: str, turns: int) -> tuple[str, str, list[str]]:
+    from bench.environment import payer_with_instance
+
     with db.service() as tx:
         def one(sql: str, p: dict[str, Any]) -> Any:
             return tx.sql(sql, p).fetchone()["id"]  # type: ignore[index]
 
-        user = one("insert into auth.users (email) values (%(e)s) returning id",
-                   {"e": f"bench-{tag}-payer@{EMAIL_DOMAIN}"})
-        creator = one("insert into auth.users (email) values (%(e)s) returning id",
-                      {"e": f"bench-{tag}-creator@{EMAIL_DOMAIN}"})
-        agent = one("insert into agents (creator_id, slug, name, category, status, published_at, pricing_model,"
-                    " credits_price) values (%(c)s, %(s)s, 'Bench', 'bench', 'published', now(), 'per_task', 5)"
-                    " returning id", {"c": creator, "s": f"bench-{tag}"})
-        inst = one("insert into agent_instances (user_id, agent_id, status) values (%(u)s, %(a)s, 'running')"
-                   " returning id", {"u": user, "a": agent})
+        user, creator, agent, inst = payer_with_instance(tx, tag, pricing_model="per_task", price=5)
         sess = one("insert into sessions (user_id, instance_id) values (%(u)s, %(i)s) returning id",
                    {"u": user, "i": inst})
         tx.sql("select private.ledger_grant_subscription(%(u)s, 300, 0, now(), now() + interval '30 days',"
@@ -60,20 +53,11 @@ def _setup(db: Database, tag: str, turns: int) -> tuple[str, str, list[str]]:
 
 
 def _cleanup(db: Database, tag: str) -> str:
-    users = "select id from auth.users where email like %(p)s"
-    params = {"p": f"bench-{tag}-%@{EMAIL_DOMAIN}"}
-    try:
-        with db.connection() as conn, conn.transaction():
-            conn.execute(f"delete from public.creator_earnings where creator_id in ({users})", params)
-            conn.execute(f"delete from public.usage_events where user_id in ({users})", params)
-            conn.execute(f"delete from public.sessions where user_id in ({users})", params)
-            conn.execute(f"delete from public.agent_instances where user_id in ({users})", params)
-            conn.execute(f"delete from public.agents where creator_id in ({users})", params)
-            # The ledger goes with the account (the one delete its append-only trigger allows).
-            conn.execute(f"delete from auth.users where id in ({users})", params)
-    except Exception as exc:
-        return f"could not remove the benchmark rows ({exc.__class__.__name__}: {exc}); emails 'bench-{tag}-%'"
-    return "removed the benchmark rows"
+    from bench.environment import remove_bench_rows
+
+    return remove_bench_rows(db, tag, ("delete from public.creator_earnings where creator_id in ({users})",
+                                       "delete from public.usage_events where user_id in ({users})",
+                                       "delete from public.sessions where user_id in ({users})"))
 
 
 @benchmark("debits", "200 concurrent turn settlements on one balance: never negative; throughput")

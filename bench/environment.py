@@ -46,6 +46,47 @@ class BenchDatabase:
             data._db = previous
 
 
+EMAIL_DOMAIN = "bench.openagents.invalid"
+
+
+def remove_bench_rows(db: Database, tag: str, first: tuple[str, ...] = ()) -> str:
+    """Removes what a benchmark made for its `bench-<tag>-…@` users, in one transaction: the `first`
+    statements (`{users}` is the users' ids, a subquery with `%(p)s`), then their instances, the
+    agents they created and the accounts, the ledger with them. Says what happened, never raises."""
+    users = "select id from auth.users where email like %(p)s"
+    params = {"p": f"bench-{tag}-%@{EMAIL_DOMAIN}"}
+    try:
+        with db.connection() as conn, conn.transaction():
+            for statement in first:
+                conn.execute(statement.format(users=users), params)
+            conn.execute(f"delete from public.agent_instances where user_id in ({users})", params)
+            conn.execute(f"delete from public.agents where creator_id in ({users})", params)
+            # The ledger goes with the account (the one delete its append-only trigger allows).
+            conn.execute(f"delete from auth.users where id in ({users})", params)
+    except Exception as exc:
+        return f"could not remove the benchmark rows ({exc.__class__.__name__}: {exc}); emails 'bench-{tag}-%'"
+    return "removed the benchmark rows"
+
+
+def payer_with_instance(tx: Any, tag: str, *, pricing_model: str, price: int,
+                        instance_columns: str = "", instance_values: str = "") -> tuple[str, str, str, str]:
+    """A benchmark's user (`bench-<tag>-payer@…`), a creator, the creator's published agent and the
+    user's running instance of it, in `tx`: (user, creator, agent, instance) ids. `instance_columns`
+    and `instance_values` add literal columns to the instance (", spend_cap_hourly", ", 1000")."""
+    def one(sql: str, p: dict[str, Any]) -> str:
+        return str(tx.sql(sql, p).fetchone()["id"])
+
+    user = one("insert into auth.users (email) values (%(e)s) returning id", {"e": f"bench-{tag}-payer@{EMAIL_DOMAIN}"})
+    creator = one("insert into auth.users (email) values (%(e)s) returning id",
+                  {"e": f"bench-{tag}-creator@{EMAIL_DOMAIN}"})
+    agent = one("insert into agents (creator_id, slug, name, category, status, published_at, pricing_model,"
+                " credits_price) values (%(c)s, %(s)s, 'Bench', 'bench', 'published', now(), %(m)s::pricing_model,"
+                " %(p)s) returning id", {"c": creator, "s": f"bench-{tag}", "m": pricing_model, "p": price})
+    instance = one(f"insert into agent_instances (user_id, agent_id, status{instance_columns})"
+                   f" values (%(u)s, %(a)s, 'running'{instance_values}) returning id", {"u": user, "a": agent})
+    return user, creator, agent, instance
+
+
 def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 

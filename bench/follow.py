@@ -15,13 +15,11 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 
@@ -37,23 +35,12 @@ def _connections(db: Database) -> int:
         return tx.sql("select count(*) as n from pg_stat_activity where datname = current_database()").fetchone()["n"]
 
 
-def _start_api(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": url, "OPENAGENTS_ENV": "test", "LOG_LEVEL": "WARNING",
-           "SUPABASE_JWT_SECRET": os.environ.get("SUPABASE_JWT_SECRET") or JWT, "CHAT_STREAMS_PER_USER": "10000",
-           "OPENAGENTS_DATA_DIR": tempfile.mkdtemp(prefix="oa-bench-follow-")}
-    proc = subprocess.Popen([sys.executable, "-m", "devstack.serve", "--port", str(port)], env=env,
-                            cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1, trust_env=False).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the API process did not come up")
-        time.sleep(0.1)
+def _start_api(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    from devstack.serve import spawn
+
+    return spawn({**os.environ, "DATABASE_URL": url, "OPENAGENTS_ENV": "test", "LOG_LEVEL": "WARNING",
+                      "SUPABASE_JWT_SECRET": os.environ.get("SUPABASE_JWT_SECRET") or JWT,
+                      "CHAT_STREAMS_PER_USER": "10000", "OPENAGENTS_DATA_DIR": tempfile.mkdtemp(prefix="oa-bench-follow-")})
 
 
 def _session(db: Database, user_id: str, tag: str) -> str:
@@ -113,15 +100,12 @@ def _cleanup(db: Database, tag: str) -> None:
 
 @benchmark("follow", "Postgres connections under 200 live follow streams of one user")
 def follow(ctx: Context) -> Result:
-    from devstack.postgres import free_port
 
     bench_db = ctx.database()
     db = bench_db.db
     n = 200 if ctx.full else 50
     tag = uuid.uuid4().hex[:8]
-    port = free_port()
-    proc = _start_api(bench_db.url, port)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = _start_api(bench_db.url)
     stop = threading.Event()
     try:
         with httpx.Client(base_url=base, timeout=60, trust_env=False) as http:

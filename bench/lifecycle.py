@@ -93,22 +93,14 @@ def _make_users_and_agents(tx: Any, tag: str, users: int, agents: int) -> tuple[
 
 
 def _cleanup(db: Any, tag: str) -> str:
-    users = "select id from auth.users where email like %(p)s"
-    params = {"p": f"bench-{tag}-%@{EMAIL_DOMAIN}"}
-    try:
-        with db.connection() as conn, conn.transaction():
-            conn.execute(f"delete from public.notifications where user_id in ({users})", params)
-            conn.execute("delete from vault.secrets where name in (select 'instance-gateway:' || id from"
-                         f" public.agent_instances where user_id in ({users}))", params)
-            conn.execute("delete from procrastinate.procrastinate_jobs where lock in (select 'instance:' || id from"
-                         f" public.agent_instances where user_id in ({users}))", params)
-            conn.execute(f"delete from public.agent_instances where user_id in ({users})", params)
-            conn.execute(f"delete from public.agents where creator_id in ({users})", params)
-            # The ledger goes with the account (the one delete its append-only trigger allows).
-            conn.execute(f"delete from auth.users where id in ({users})", params)
-    except Exception as exc:
-        return f"could not remove the benchmark rows ({exc.__class__.__name__}: {exc}); emails 'bench-{tag}-%'"
-    return "removed the benchmark rows"
+    from bench.environment import remove_bench_rows
+
+    return remove_bench_rows(db, tag, (
+        "delete from public.notifications where user_id in ({users})",
+        "delete from vault.secrets where name in (select 'instance-gateway:' || id from public.agent_instances"
+        " where user_id in ({users}))",
+        "delete from procrastinate.procrastinate_jobs where lock in (select 'instance:' || id from"
+        " public.agent_instances where user_id in ({users}))"))
 
 
 # --- health-sweep -----------------------------------------------------------------------------------

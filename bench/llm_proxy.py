@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -29,27 +27,19 @@ from bench.registry import Context, Goal, Result, benchmark, verdict
 
 ADDED_GOAL = Goal("<", 10, "ms")
 CONCURRENT = 10
-EMAIL_DOMAIN = "bench.openagents.invalid"
 _BODY = {"model": "fake-model", "messages": [{"role": "user", "content": "Say hello."}]}
 
 
 def _setup(bench_db: Any, tag: str) -> tuple[str, str]:
     """A user with credits and a running instance of a free agent; its proxy token."""
+    from bench.environment import payer_with_instance
     from shared.llm import tokens
 
     with bench_db.db.service() as tx:
-        def one(sql: str, p: dict[str, Any]) -> Any:
-            return tx.sql(sql, p).fetchone()["id"]
-
-        user = one("insert into auth.users (email) values (%(e)s) returning id", {"e": f"bench-{tag}-caller@{EMAIL_DOMAIN}"})
-        creator = one("insert into auth.users (email) values (%(e)s) returning id",
-                      {"e": f"bench-{tag}-creator@{EMAIL_DOMAIN}"})
-        agent = one("insert into agents (creator_id, slug, name, category, status, published_at, pricing_model,"
-                    " credits_price) values (%(c)s, %(s)s, 'Bench', 'bench', 'published', now(), 'free', 0)"
-                    " returning id", {"c": creator, "s": f"bench-{tag}"})
         # Caps out of reach (the calls are what is measured; they are still checked on every call).
-        instance = one("insert into agent_instances (user_id, agent_id, status, spend_cap_hourly, spend_cap_daily)"
-                       " values (%(u)s, %(a)s, 'running', 1000000, 1000000) returning id", {"u": user, "a": agent})
+        user, _, _, instance = payer_with_instance(tx, tag, pricing_model="free", price=0,
+                                                   instance_columns=", spend_cap_hourly, spend_cap_daily",
+                                                   instance_values=", 1000000, 1000000")
         tx.sql("update profiles set plan = 'power', plan_status = 'active' where id = %(u)s", {"u": user})
         tx.sql("select private.ledger_topup(%(u)s, 1000000, %(k)s, '{}'::jsonb)", {"u": user, "k": f"bench:{tag}:topup"})
     with bench_db.as_default():
@@ -57,43 +47,17 @@ def _setup(bench_db: Any, tag: str) -> tuple[str, str]:
 
 
 def _cleanup(bench_db: Any, tag: str, instance: str | None) -> str:
+    from bench.environment import remove_bench_rows
     from shared.llm import tokens
 
-    users = "select id from auth.users where email like %(p)s"
-    params = {"p": f"bench-{tag}-%@{EMAIL_DOMAIN}"}
-    try:
-        if instance is not None:
-            with bench_db.as_default():
-                tokens.revoke_instance(instance)  # and its secret in Vault
-        with bench_db.db.connection() as conn, conn.transaction():
-            conn.execute(f"delete from public.usage_events where user_id in ({users})", params)
-            conn.execute("delete from public.rate_limits where key = %(k)s", {"k": f"llm-proxy:{instance}"})
-            conn.execute(f"delete from public.proxy_tokens where user_id in ({users})", params)
-            conn.execute(f"delete from public.agent_instances where user_id in ({users})", params)
-            conn.execute(f"delete from public.agents where creator_id in ({users})", params)
-            conn.execute(f"delete from auth.users where id in ({users})", params)
-    except Exception as exc:
-        return f"could not remove the benchmark rows ({exc.__class__.__name__}: {exc}); emails 'bench-{tag}-%'"
-    return "removed the benchmark rows"
-
-
-def _start_api(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    from devstack.postgres import free_port
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "devstack.serve", "--port", str(port)], env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1, trust_env=False).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the API process did not come up")
-        time.sleep(0.1)
+    if instance is not None:
+        with bench_db.as_default():
+            tokens.revoke_instance(instance)  # and its secret in Vault
+    return remove_bench_rows(bench_db.db, tag, (
+        "delete from public.usage_events where user_id in ({users})",
+        "delete from public.rate_limits where key in (select 'llm-proxy:' || i.id from public.agent_instances i"
+        " where i.user_id in ({users}))",
+        "delete from public.proxy_tokens where user_id in ({users})"))
 
 
 def _call(client: httpx.Client, url: str, token: str, *, stream: bool) -> tuple[float, float]:
@@ -132,6 +96,7 @@ def _p(values: list[float], q: float) -> float:
 @benchmark("llm-proxy", "a model call through the LLM proxy vs straight to the provider: the added ms")
 def run(ctx: Context) -> Result:
     from devstack.fake_llm import FakeLLM, upstream_env
+    from devstack.serve import spawn
 
     n = int(os.environ.get("BENCH_LLM_CALLS") or (200 if ctx.full else 30))
     busy = 50_000 if ctx.full else 5_000
@@ -144,7 +109,7 @@ def run(ctx: Context) -> Result:
     try:
         instance, token = _setup(bench_db, tag)
         # The limit is counted on every call, as in production, and set out of reach.
-        proc, base = _start_api({**os.environ, "DATABASE_URL": bench_db.url, "OPENAGENTS_ENV": "test",
+        proc, base = spawn({**os.environ, "DATABASE_URL": bench_db.url, "OPENAGENTS_ENV": "test",
                                  "LOG_LEVEL": "WARNING", "DATABASE_POOL_MAX": str(CONCURRENT + 5),
                                  "RATE_LIMITS": '{"llm-proxy": {"limit": 1000000000}}',
                                  **upstream_env(llm, key=platform_key)})

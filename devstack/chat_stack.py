@@ -44,24 +44,13 @@ def start_local_chat(data_dir: Path, *, fly_token: str, runtime: str = "offline"
            "LLM_PROXY_URL": f"http://127.0.0.1:{port}/llm"}
     api_pid: int | None = None
     if api_process_env is not None:
-        import subprocess
-        import sys
+        from devstack.serve import spawn
 
-        import httpx
-
-        proc = subprocess.Popen([sys.executable, "-m", "devstack.serve", "--port", str(port)],
-                                env={**api_process_env, **env, "LOG_LEVEL": "WARNING"})
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                fly.stop()
-                raise RuntimeError("the API process did not come up")
-            time.sleep(0.1)
+        try:
+            proc, _ = spawn({**api_process_env, **env, "LOG_LEVEL": "WARNING"}, port)
+        except RuntimeError:
+            fly.stop()
+            raise
         api_pid = proc.pid
 
         def stop() -> None:
