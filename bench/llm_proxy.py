@@ -129,7 +129,10 @@ def run(ctx: Context) -> Result:
                    " now() - random() * (now() - date_trunc('day', now(), 'UTC'))"
                    " from agent_instances i, generate_series(1, %(n)s) where i.id = %(i)s",
                    {"i": instance, "n": busy})
-            tx.sql("analyze usage_events")
+        with bench_db.db.connection() as conn:  # as autovacuum would soon: set hint bits, fresh statistics
+            conn.autocommit = True
+            conn.execute("vacuum (analyze) public.usage_events")
+            conn.autocommit = False
         rows[("busy", True, 1)] = _calls(proxied_url, token, n, 1, stream=True)
         with bench_db.db.service() as tx:
             recorded_after = _usage_rows(tx, instance) - busy
