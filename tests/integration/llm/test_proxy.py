@@ -176,3 +176,17 @@ def test_a_provider_without_any_key_is_a_503(client, db, user, provider):
     p = proxied(db, user)
     body = assert_problem(chat(client, p.token, model="openrouter/meta/llama-3"), 503)
     assert "/api/keys/openrouter" in body["error"]["message"]
+
+
+def test_a_turn_header_that_names_no_turn_of_the_instance_is_not_believed(client, db, user, make_user, provider):
+    """The bridge's `x-openagents-turn-id` is taken only for one of the calling instance's turns:
+    garbage, an unknown id or another tenant's turn leave the call with the instance's own turn in
+    progress (here: none, so the hourly job settles it). None of it is a 5xx."""
+    mine, theirs = proxied(db, user), proxied(db, make_user())
+    other_turn = streaming_turn(db, theirs.world)
+    for named in ("not-a-uuid", "x" * 5000, str(uuid.uuid4()), other_turn, " " + other_turn, "%00", "🦀"):
+        resp = chat(client, mine.token, headers={"x-openagents-turn-id": named})
+        assert resp.status_code == 200, (named[:40], resp.get_data(as_text=True)[:300])
+    rows = model_calls(db, mine.instance_id)
+    assert len(rows) == 7 and {(r["turn_id"], r["settles_with"]) for r in rows} == {(None, "hour")}
+    assert model_calls(db, theirs.instance_id) == []
