@@ -249,3 +249,38 @@ def test_the_routes_rate_limit_is_counted_by_the_opening_and_the_count_stays(db:
     with db.service() as tx:
         hits = tx.sql("select count from rate_limits where key = %(k)s", {"k": f"{rule.name}:{w.user_id}"}).fetchone()
     assert hits["count"] == 3
+
+
+def test_a_second_turn_is_decided_against_the_first_ones_hold(db: Any) -> None:
+    """The hold decided inline (migration 20261201230001): enough for exactly one turn's hold opens
+    one turn; the next sees that hold and gets the 402 with what is left, and writes nothing."""
+    from shared.billing.ledger import hold_size
+
+    w = world(db, price=5)
+    one = hold_size(5)
+    with db.service() as tx:
+        tx.sql("update credit_balances set subscription_credits = 0, topup_credits = %(c)s where user_id = %(u)s",
+               {"u": w.user_id, "c": one + 3})
+    user = User(w.user_id, None, {})
+    first = stream._open_in_one(user, _req(w), None)
+    assert _rows(db, first.turn_id)["hold_credits"] == one
+    with pytest.raises(Problem) as err:
+        stream._open_in_one(user, _req(w), None)
+    assert err.value.status == 402
+    with db.service() as tx:
+        turns = tx.sql("select count(*) as n from turns where user_id = %(u)s", {"u": w.user_id}).fetchone()
+    assert turns["n"] == 1
+    assert balance(db, w.user_id)["topup_credits"] == one + 3  # a hold moves no money
+
+
+def test_a_turns_message_keys_are_still_checked_at_commit(db: Any) -> None:
+    """The two message keys are deferred to COMMIT so the opening can name its messages first; a turn
+    naming a message that never comes is still refused, and nothing of it stays."""
+    w = world(db)
+    bogus = str(uuid.uuid4())
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), db.service() as tx:
+        tx.sql("insert into turns (session_id, user_id, instance_id, client_message_id, user_message_id)"
+               " values (%(s)s, %(u)s, %(i)s, 'fk-check', %(m)s)",
+               {"s": w.session_id, "u": w.user_id, "i": w.instance_id, "m": bogus})
+    with db.service() as tx:
+        assert tx.sql("select count(*) as n from turns where user_id = %(u)s", {"u": w.user_id}).fetchone()["n"] == 0
