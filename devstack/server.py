@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
 from shared.config import PROJECT_ROOT
 from shared.web.guard import ProblemGuard
@@ -134,8 +134,14 @@ class ProblemRequestHandler(WSGIRequestHandler):
             self.wfile.write(body)
 
 
+class _ApiServer(ThreadedWSGIServer):
+    # werkzeug listens with a backlog of 128: connections arriving faster than the accept loop takes
+    # them (it waits for the interpreter's lock like every thread) beyond that are dropped, and each
+    # client retries a second later. Vercel's edge takes a crowd of browsers at once.
+    request_queue_size = 1024
+
+
 def make_api_server(port: int, host: str = "127.0.0.1", app: WSGIApp | None = None) -> BaseWSGIServer:
     """A threaded local server for the dispatcher (or `app`): problems for the server's own errors,
     and for whatever escapes an app (the dispatcher's imports included)."""
-    return make_server(host, port, ProblemGuard(app or VercelDispatcher()), threaded=True,
-                       request_handler=ProblemRequestHandler)
+    return _ApiServer(host, port, ProblemGuard(app or VercelDispatcher()), ProblemRequestHandler)

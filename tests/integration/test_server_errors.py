@@ -155,3 +155,29 @@ def test_a_chunked_upload_over_the_limit_is_refused_over_real_http(server, user)
         resp = http.put(url, content=chunks((1 << 20) + 1), headers=user.headers)
     assert resp.request.headers.get("transfer-encoding") == "chunked"
     assert resp.status_code == 413 and resp.headers["content-type"] == "application/problem+json"
+
+
+def test_three_hundred_connections_at_once_are_all_taken_then_served(database: Any) -> None:
+    """The listen backlog holds a crowd (werkzeug's 128 dropped the rest, each retried a second later):
+    300 connections complete while the server is not yet accepting, and every one is then answered."""
+    from devstack.server import make_api_server
+
+    srv = make_api_server(0)
+    port = srv.server_port
+    socks: list[socket.socket] = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    try:
+        for _ in range(300):  # the kernel completes each handshake into the backlog: no accept needed
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+        for s in socks:
+            s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        thread.start()
+        for s in socks:
+            s.settimeout(30)
+            assert s.recv(12).startswith(b"HTTP/1.1 200"), "a queued connection was not answered"
+    finally:
+        for s in socks:
+            s.close()
+        if thread.is_alive():
+            srv.shutdown()
+        srv.server_close()
