@@ -266,7 +266,8 @@ def test_a_second_turn_is_decided_against_the_first_ones_hold(db: Any) -> None:
     assert _rows(db, first.turn_id)["hold_credits"] == one
     with pytest.raises(Problem) as err:
         stream._open_in_one(user, _req(w), None)
-    assert err.value.status == 402
+    problem = err.value.to_dict()
+    assert err.value.status == 402 and (problem["available"], problem["required"]) == (3, one)
     with db.service() as tx:
         turns = tx.sql("select count(*) as n from turns where user_id = %(u)s", {"u": w.user_id}).fetchone()
     assert turns["n"] == 1
