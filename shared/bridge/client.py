@@ -122,6 +122,40 @@ class FileWritten:
     etag: str | None
 
 
+class TurnEvents(Iterator[protocol.Event | protocol.Comment]):
+    """A turn's stream of events, noting whether it has given its terminal event (`done`, `error`).
+
+    Why: a bridge ends its response right after that event, but a caller stops reading at the event
+    itself. Closed then, the response has not reached its end and the connection is dropped, so the
+    next turn pays a new connection to Fly's edge (TCP and TLS; locally ~1 ms before the first
+    token, issue 14). After a terminal event, leaving the stream's block normally reads that end and
+    the connection goes back to the pool. Leaving it on an exception, or before a terminal event (a
+    cancel, a handoff), closes the stream at once: that is how the bridge learns its listener left."""
+
+    __slots__ = ("_events", "ended")
+
+    def __init__(self, events: Iterator[protocol.Event | protocol.Comment]) -> None:
+        self._events = events
+        self.ended = False
+
+    def __next__(self) -> protocol.Event | protocol.Comment:
+        ev = next(self._events)
+        if isinstance(ev, protocol.Event) and ev.event in protocol.TERMINAL:
+            self.ended = True
+        return ev
+
+    def read_the_end(self) -> None:
+        """Reads on to the response's end. Anything after the terminal event (the bridge's contract
+        has nothing) is not read: the stream is closed with it, as before."""
+        import httpx
+
+        try:
+            for _ in self._events:
+                return
+        except httpx.HTTPError:
+            return  # the turn is over; what its stream does now only decides the connection's fate
+
+
 class BridgeClient:
     def __init__(self, *, transport: httpx.BaseTransport | None = None) -> None:
         self._transport = transport
@@ -185,7 +219,10 @@ class BridgeClient:
                 if resp.status_code != 200:
                     resp.read()
                     raise _refused(resp)
-                yield protocol.parse(protocol.split_lines(resp.iter_text()))
+                events = TurnEvents(protocol.parse(protocol.split_lines(resp.iter_text())))
+                yield events
+                if events.ended:
+                    events.read_the_end()
         except httpx.TimeoutException as exc:
             raise BridgeTimeout(type(exc).__name__) from None
         except httpx.HTTPError as exc:

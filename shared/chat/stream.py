@@ -354,10 +354,13 @@ def _relay(turn: OpenedTurn, control: _Control, deadline: float, trace: TurnTrac
                 handoff.hand_off(turn, target, position, writer.seq, meter, held=guard.finish())
                 handed_off = True
                 return
+            if position.finished:
+                # Still in the block: the stream's own end is read once the client has its `done`
+                # (`shared.bridge.client.TurnEvents`), and the connection is kept for the next turn.
+                yield from finish_done(turn, writer, meter)
         if not position.finished:
             raise UpstreamError(Problem(502, "Bad Gateway", "The agent's stream ended before it finished.",
                                         code="agent-stream-ended"))
-        yield from finish_done(turn, writer, meter)
     except _Cancelled:
         writer.flush()
         close_turn(turn, "interrupted", meter)

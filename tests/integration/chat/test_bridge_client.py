@@ -88,3 +88,54 @@ def test_no_answer_and_no_configuration(chat_stack):
         with pytest.raises(BridgeNotConfigured):
             with bridge_client().turn(target, turn_id="t1", session_key="web:s", message="hi"):
                 pass
+
+
+class _CountingConnections:
+    """A transport that counts the TCP connections it opens (httpcore's `trace` extension)."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.inner = httpx.HTTPTransport()
+        self.opened = 0
+
+    def handle_request(self, request):  # type: ignore[no-untyped-def]
+        def trace(name: str, info: object) -> None:
+            if name == "connection.connect_tcp.started":
+                self.opened += 1
+
+        request.extensions["trace"] = trace
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _until_done(events) -> list[str]:  # type: ignore[no-untyped-def]
+    names = []
+    for ev in events:  # as the relay reads: it stops at the terminal event
+        if isinstance(ev, protocol.Event):
+            names.append(ev.event)
+            if ev.event in protocol.TERMINAL:
+                break
+    return names
+
+
+def test_turns_read_to_their_terminal_event_leave_the_connection_for_the_next(hire_running, user):
+    target = machine_target(hire_running(user))
+    counting = _CountingConnections()
+    client = BridgeClient(transport=counting)  # type: ignore[arg-type]  # duck-typed as httpx's transport
+    try:
+        for i in range(3):
+            with client.turn(target, turn_id=f"reuse-{i}", session_key="web:reuse", message="TOKENS=2 hi") as events:
+                assert _until_done(events)[-1] == protocol.DONE
+        assert counting.opened == 1  # one connection to the gateway's edge for all three turns
+
+        # Left before its end (a cancel): the stream is closed at once, and so is its connection.
+        with client.turn(target, turn_id="reuse-left", session_key="web:reuse", message="TOKENS=50 hi") as events:
+            next(iter(events))
+        with client.turn(target, turn_id="reuse-after", session_key="web:reuse", message="TOKENS=2 hi") as events:
+            assert _until_done(events)[-1] == protocol.DONE
+        assert counting.opened == 2
+    finally:
+        client.close()
