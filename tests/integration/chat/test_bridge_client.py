@@ -4,6 +4,7 @@ and the SSE gateway: each call of the contract, and each branch of its exception
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -139,3 +140,52 @@ def test_turns_read_to_their_terminal_event_leave_the_connection_for_the_next(hi
         assert counting.opened == 2
     finally:
         client.close()
+
+
+def test_what_follows_a_terminal_event_is_not_read_and_its_connection_is_dropped(chat_stack):
+    """A machine that breaks the contract (an event after `done`, then a stream left open) cannot hold
+    the caller: leaving the block stops at that event, and the connection is not reused."""
+    import time
+
+    release = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            while b"\r\n\r\n" not in conn.recv(65536):
+                pass
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for raw in (protocol.format_event(protocol.TOKEN, {"text": "hi"}, 1),
+                        protocol.format_event(protocol.DONE, {"usage": {}}, 2),
+                        protocol.format_event(protocol.TOKEN, {"text": "after the end"}, 3)):
+                conn.sendall(b"%x\r\n%s\r\n" % (len(raw), raw))
+            release.wait(30)  # the stream is left open, never ended
+
+    def broken_bridge(listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    threading.Thread(target=broken_bridge, args=(listener,), daemon=True).start()
+    target = MachineTarget("i", "oa-inst-x", "m1", "t" * 32)
+    counting = _CountingConnections()
+    try:
+        with overridden({"SSE_GATEWAY_URL": f"http://127.0.0.1:{listener.getsockname()[1]}"}):
+            client = BridgeClient(transport=counting)  # type: ignore[arg-type]
+            try:
+                for i in range(2):
+                    started = time.monotonic()
+                    with client.turn(target, turn_id=f"broken-{i}", session_key="web:b", message="hi") as events:
+                        assert _until_done(events) == [protocol.TOKEN, protocol.DONE]
+                    assert time.monotonic() - started < 5  # not the 60 s read timeout
+            finally:
+                client.close()
+        assert counting.opened == 2  # the first turn's connection was not kept
+    finally:
+        release.set()
+        listener.close()
